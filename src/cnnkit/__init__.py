@@ -1,0 +1,50 @@
+"""cnnkit: convolutional neural networks from first principles on NumPy.
+
+    import cnnkit as ck
+    import cnnkit.nn as nn
+    import cnnkit.nn.functional as F
+"""
+
+from . import functional, random
+from .autograd import (
+    Function,
+    Tensor,
+    arange,
+    as_tensor,
+    enable_grad,
+    eye,
+    float32,
+    float64,
+    from_numpy,
+    full,
+    gradcheck,
+    int64,
+    is_grad_enabled,
+    no_grad,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from .functional.math import abs, argmax, argmin, clamp, clip, exp, log, matmul, max, mean, min, sqrt, std, sum, var
+from .functional.shape import (
+    cat,
+    chunk,
+    concat,
+    flatten,
+    pad,
+    permute,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    transpose,
+    unsqueeze,
+    where,
+)
+from .random import get_rng_state, manual_seed, set_rng_state
+
+__version__ = "0.1.0"

@@ -1,0 +1,543 @@
+"""Tensor and reverse-mode automatic differentiation.
+
+A :class:`Tensor` wraps a NumPy array (``.data``). Every differentiable operation is a :class:`Function`
+whose ``forward`` works on arrays and whose ``backward`` maps the gradient of the output to the gradients of
+the inputs (vector-Jacobian products). When gradients are enabled and an input requires them, ``apply``
+records the node on the output's ``grad_fn``; ``Tensor.backward`` walks the recorded graph in reverse
+topological order (iteratively: a chain of any depth is fine), accumulates into leaves' ``.grad`` and frees
+each node's saved arrays as soon as it has been used.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+
+import numpy as np
+
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+int64 = np.dtype(np.int64)
+bool_ = np.dtype(np.bool_)
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations are being recorded for backpropagation."""
+    return _grad_enabled
+
+
+class _GradMode:
+    """Context manager and decorator that sets gradient recording on or off inside its block."""
+
+    enabled: bool
+
+    def __enter__(self):
+        global _grad_enabled
+        self._previous = _grad_enabled
+        _grad_enabled = self.enabled
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._previous
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """``with ck.no_grad():`` runs operations without recording a graph (inference, parameter updates)."""
+
+    enabled = False
+
+
+class enable_grad(_GradMode):
+    """Turns gradient recording back on inside a ``no_grad`` block."""
+
+    enabled = True
+
+
+def _to_dtype(dtype) -> np.dtype | None:
+    if dtype is None:
+        return None
+    if isinstance(dtype, str) and dtype in ("float", "double", "long"):
+        dtype = {"float": "float32", "double": "float64", "long": "int64"}[dtype]
+    try:
+        return np.dtype(dtype)
+    except TypeError as err:
+        raise TypeError(f"tensor: unknown dtype {dtype!r}") from err
+
+
+def _as_array(data, dtype=None) -> np.ndarray:
+    """Array for ``ck.tensor``: NumPy arrays keep their dtype, Python floats become float32 (as PyTorch)."""
+    dtype = _to_dtype(dtype)
+    if isinstance(data, Tensor):
+        arr = data.data
+    elif isinstance(data, np.ndarray):
+        arr = data
+    else:
+        arr = np.asarray(data)
+        if dtype is None and arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        if dtype is None and arr.dtype.kind == "i":
+            arr = arr.astype(np.int64)
+    if dtype is not None and arr.dtype != dtype:
+        arr = arr.astype(dtype)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"tensor: expected numeric data, got an array of dtype {arr.dtype}")
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it and backpropagate through them.
+
+    Attributes: ``data`` (the ndarray), ``grad`` (a Tensor or None), ``requires_grad``, ``grad_fn`` (the
+    :class:`Function` that produced it, None for leaves).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_hooks", "_retains_grad", "__weakref__")
+    __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operators
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        self.data = _as_array(data, dtype)
+        self.grad = None
+        self.grad_fn = None
+        self._hooks = None
+        self._retains_grad = False
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, array: np.ndarray, requires_grad: bool = False) -> Tensor:
+        """Fast constructor for op results (no validation)."""
+        t = object.__new__(cls)
+        t.data = array
+        t.grad = None
+        t.grad_fn = None
+        t._hooks = None
+        t._retains_grad = False
+        t.requires_grad = requires_grad
+        return t
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size_(self) -> int:
+        return self.data.size
+
+    def size(self, dim: int | None = None):
+        """Shape (PyTorch's ``size()``), or its length along ``dim``."""
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def numel(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(", threshold=200, precision=4)
+        extra = []
+        if self.data.dtype not in (float32, int64):
+            extra.append(f"dtype={self.data.dtype}")
+        if self.grad_fn is not None:
+            extra.append(f"grad_fn=<{type(self.grad_fn).__name__}>")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+
+    # ----------------------------------------------------------------- conversion
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied)."""
+        return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item: only a one-element tensor converts to a Python scalar, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
+        return bool(self.data.reshape(()))
+
+    def detach(self) -> Tensor:
+        """A new leaf sharing the same data, cut from the graph."""
+        return Tensor._wrap(self.data)
+
+    def clone(self) -> Tensor:
+        return _ops.Clone.apply(self)
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        if flag and self.data.dtype.kind != "f":
+            raise TypeError(
+                f"requires_grad: only floating-point tensors can require gradients, got dtype {self.data.dtype}")
+        self.requires_grad = bool(flag)
+        return self
+
+    def astype(self, dtype) -> Tensor:
+        """Cast (differentiable between float dtypes)."""
+        return _ops.Cast.apply(self, dtype=_to_dtype(dtype))
+
+    to = astype
+
+    def float(self) -> Tensor:
+        return self.astype(float32)
+
+    def double(self) -> Tensor:
+        return self.astype(float64)
+
+    def long(self) -> Tensor:
+        return self.astype(int64)
+
+    # ----------------------------------------------------------------- autograd
+    def register_hook(self, hook):
+        """Call ``hook(grad) -> Tensor | None`` with this tensor's gradient during backward; a returned
+        tensor replaces the gradient. Returns a handle with ``remove()``."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+        if self._hooks is None:
+            self._hooks = {}
+        handle = _HookHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        return handle
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after backward."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: the tensor does not require grad")
+        self._retains_grad = True
+
+    def backward(self, grad=None, retain_graph: bool = False) -> None:
+        """Backpropagate from this tensor; ``grad`` is d(objective)/d(self), implicit 1 for a scalar."""
+        backward(self, grad, retain_graph)
+
+    def zero_grad_(self) -> None:
+        self.grad = None
+
+    # operators and methods are attached at the end of this module from functional.math/shape
+
+
+class _HookHandle:
+    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict):
+        self.hooks = hooks
+        self.id = _HookHandle._next_id
+        _HookHandle._next_id += 1
+
+    def remove(self) -> None:
+        self.hooks.pop(self.id, None)
+
+
+class Function:
+    """One differentiable operation: ``forward(*arrays, **attrs) -> array`` and ``backward(grad) -> grads``.
+
+    Subclasses implement ``forward`` (save what backward needs on ``self``) and ``backward`` (return one
+    gradient per positional input, or None where it has none). ``self.needs_input_grad[i]`` tells backward
+    which input gradients are wanted, so it can skip the others. ``Function.apply`` is the only entry point;
+    it records the op name (the class) and its attributes (``self.attrs``), which is what a graph exporter reads.
+    Gradients may be returned in the broadcast shape: the engine sums them back to each input's shape.
+    """
+
+    needs_input_grad: tuple[bool, ...] = ()
+    differentiable = True
+
+    def forward(self, *args, **attrs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, grad):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **attrs) -> Tensor:
+        node = cls()
+        arrays = [t.data if isinstance(t, Tensor) else t for t in inputs]
+        record = _grad_enabled and cls.differentiable and any(
+            isinstance(t, Tensor) and t.requires_grad for t in inputs)
+        if record:
+            node.needs_input_grad = tuple(isinstance(t, Tensor) and t.requires_grad for t in inputs)
+        out = node.forward(*arrays, **attrs)
+        result = Tensor._wrap(out, record)
+        if record:
+            node.inputs = inputs
+            node.attrs = attrs
+            node.output = weakref.ref(result)
+            result.grad_fn = node
+        return result
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum a broadcast gradient back to ``shape`` (the reverse of NumPy broadcasting)."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    if grad.shape != shape:
+        grad = np.broadcast_to(grad, shape)
+    return grad
+
+
+def _topological_order(root: Function) -> list[Function]:
+    """Nodes reachable from ``root``, each after all the nodes that consume its output (iterative DFS)."""
+    order: list[Function] = []
+    visited = {id(root)}
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        inputs = getattr(node, "inputs", None)
+        if inputs is None:
+            raise RuntimeError(
+                "backward: trying to backward through the graph a second time (its saved arrays were freed); "
+                "pass retain_graph=True to the first backward")
+        for t in inputs:
+            if isinstance(t, Tensor) and t.grad_fn is not None and id(t.grad_fn) not in visited:
+                visited.add(id(t.grad_fn))
+                stack.append((t.grad_fn, False))
+    order.reverse()
+    return order
+
+
+def _run_hooks(tensor: Tensor, grad: np.ndarray) -> np.ndarray:
+    for hook in list(tensor._hooks.values()):
+        result = hook(Tensor._wrap(grad))
+        if result is not None:
+            new = result.data if isinstance(result, Tensor) else np.asarray(result)
+            if new.shape != grad.shape:
+                raise RuntimeError(f"hook: returned a gradient of shape {new.shape}, expected {grad.shape}")
+            grad = new
+    return grad
+
+
+def _accumulate_leaf(tensor: Tensor, grad: np.ndarray) -> None:
+    if tensor._hooks:
+        grad = _run_hooks(tensor, grad)
+    if tensor.grad is None:
+        tensor.grad = Tensor._wrap(np.array(grad, dtype=tensor.data.dtype, copy=True))
+    else:
+        tensor.grad = Tensor._wrap(tensor.grad.data + grad.astype(tensor.data.dtype, copy=False))
+
+
+def backward(tensor: Tensor, grad=None, retain_graph: bool = False) -> None:
+    """Reverse-mode sweep from ``tensor``: see :meth:`Tensor.backward`."""
+    if not tensor.requires_grad:
+        raise RuntimeError("backward: the tensor does not require grad and has no grad_fn "
+                           "(did you create it under no_grad or forget requires_grad=True?)")
+    if grad is None:
+        if tensor.data.size != 1:
+            raise RuntimeError(
+                f"backward: grad can be implicitly created only for a scalar output, got shape {tensor.shape}; "
+                f"pass grad= an array of that shape")
+        grad = np.ones_like(tensor.data)
+    else:
+        grad = grad.data if isinstance(grad, Tensor) else np.asarray(grad, dtype=tensor.data.dtype)
+        if grad.shape != tensor.shape:
+            raise ValueError(f"backward: grad has shape {grad.shape} but the tensor has shape {tensor.shape}")
+    if tensor.grad_fn is None:
+        _accumulate_leaf(tensor, grad)
+        return
+    grads: dict[int, np.ndarray] = {id(tensor.grad_fn): grad}
+    for node in _topological_order(tensor.grad_fn):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        out = node.output()
+        if out is not None:
+            if out._hooks:
+                g = _run_hooks(out, g)
+            if out._retains_grad:
+                out.grad = Tensor._wrap(g.copy() if out.grad is None else out.grad.data + g)
+        input_grads = node.backward(g)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        inputs = node.inputs
+        if not retain_graph:
+            node.__dict__.clear()  # free saved arrays now; a second backward raises a clear error
+        for t, gi in zip(inputs, input_grads, strict=False):
+            if gi is None or not isinstance(t, Tensor) or not t.requires_grad:
+                continue
+            if gi.shape != t.data.shape:
+                gi = unbroadcast(gi, t.data.shape)
+            if t.grad_fn is None:
+                _accumulate_leaf(t, gi)
+            else:
+                key = id(t.grad_fn)
+                prev = grads.get(key)
+                grads[key] = gi if prev is None else prev + gi
+
+
+def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
+    """Create a tensor (copies the data). Python floats become float32, NumPy arrays keep their dtype."""
+    if isinstance(data, Tensor):
+        data = data.data
+    arr = np.array(_as_array(data, dtype), copy=True)
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def as_tensor(data, dtype=None) -> Tensor:
+    """Wrap without copying when possible."""
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == _to_dtype(dtype)):
+        return data
+    return Tensor(data, dtype=dtype)
+
+
+from_numpy = as_tensor
+
+
+def _creation(fn):
+    @functools.wraps(fn)
+    def make(*shape, dtype=None, requires_grad=False):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return Tensor(fn(shape, _to_dtype(dtype) or float32), requires_grad=requires_grad)
+
+    return make
+
+
+@_creation
+def zeros(shape, dtype):
+    """Tensor of zeros: ``ck.zeros(2, 3)`` or ``ck.zeros((2, 3))``."""
+    return np.zeros(shape, dtype)
+
+
+@_creation
+def ones(shape, dtype):
+    """Tensor of ones."""
+    return np.ones(shape, dtype)
+
+
+@_creation
+def randn(shape, dtype):
+    """Standard normal samples from the global generator (``ck.manual_seed``)."""
+    from . import random
+
+    return random.get_rng().standard_normal(shape, dtype=np.float64).astype(dtype)
+
+
+@_creation
+def rand(shape, dtype):
+    """Uniform [0, 1) samples from the global generator."""
+    from . import random
+
+    return random.get_rng().random(shape, dtype=np.float64).astype(dtype)
+
+
+def full(shape, fill_value, dtype=None, requires_grad=False) -> Tensor:
+    return Tensor(np.full(shape, fill_value, _to_dtype(dtype) or float32), requires_grad=requires_grad)
+
+
+def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return Tensor(np.zeros_like(t.data, dtype=_to_dtype(dtype)), requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return Tensor(np.ones_like(t.data, dtype=_to_dtype(dtype)), requires_grad=requires_grad)
+
+
+def arange(*args, dtype=None) -> Tensor:
+    arr = np.arange(*args)
+    return Tensor(arr, dtype=dtype if dtype is not None else (int64 if arr.dtype.kind == "i" else float32))
+
+
+def eye(n: int, m: int | None = None, dtype=None) -> Tensor:
+    return Tensor(np.eye(n, m, dtype=_to_dtype(dtype) or float32))
+
+
+def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-4,
+              grad_output=None) -> bool:
+    """Compare backprop gradients of ``fn(*inputs)`` with central finite differences (float64 inputs).
+
+    The objective is ``sum(fn(*inputs) * grad_output)`` (a fixed random ``grad_output`` by default). Raises
+    AssertionError naming the input and the worst element when they disagree; returns True otherwise.
+    """
+    tensors = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    for t in tensors:
+        if t.dtype != float64:
+            raise TypeError(f"gradcheck: inputs must be float64 for finite differences, got {t.dtype}")
+    out = fn(*inputs)
+    if grad_output is None:
+        grad_output = np.random.default_rng(0).standard_normal(out.shape)
+    grad_output = np.asarray(grad_output, dtype=np.float64)
+    for t in tensors:
+        t.grad = None
+    out.backward(grad_output)
+    analytic = [t.grad.data.copy() if t.grad is not None else np.zeros_like(t.data) for t in tensors]
+    with no_grad():
+        for index, (t, ana) in enumerate(zip(tensors, analytic, strict=True)):
+            numeric = np.zeros_like(t.data)
+            flat, num = t.data.reshape(-1), numeric.reshape(-1)
+            for i in range(flat.size):
+                orig = flat[i]
+                flat[i] = orig + eps
+                plus = float(np.sum(fn(*inputs).data * grad_output))
+                flat[i] = orig - eps
+                minus = float(np.sum(fn(*inputs).data * grad_output))
+                flat[i] = orig
+                num[i] = (plus - minus) / (2 * eps)
+            err = np.abs(numeric - ana)
+            bound = atol + rtol * np.abs(numeric)
+            if not np.all(err <= bound):
+                worst = np.unravel_index(np.argmax(err - bound), err.shape)
+                raise AssertionError(
+                    f"gradcheck: input {index} (shape {t.shape}) element {tuple(map(int, worst))}: "
+                    f"backprop {ana[worst]:.8g} vs finite difference {numeric[worst]:.8g}")
+    return True
+
+
+# Tensor operators and methods live with their Functions in functional/; attach them now that Tensor exists.
+from .functional import math as _ops  # noqa: E402
+from .functional import shape as _shape_ops  # noqa: E402
+
+_ops.attach_tensor_methods(Tensor)
+_shape_ops.attach_tensor_methods(Tensor)

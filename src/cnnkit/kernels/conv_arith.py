@@ -1,0 +1,76 @@
+"""The one place for convolution and pooling size arithmetic.
+
+Every operator, layer, model and the summary computes output sizes, 'same' padding and receptive-field
+steps through these functions, so the formula lives here and nowhere else:
+
+    out = (size + 2*padding - dilation*(kernel - 1) - 1) // stride + 1              (floor mode)
+    out = ceil((size + 2*padding - dilation*(kernel - 1) - 1) / stride) + 1         (ceil mode, pooling)
+    out = (size - 1)*stride - 2*padding + dilation*(kernel - 1) + output_padding + 1  (transposed)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def pair(value, name: str = "value", op: str = "op") -> tuple[int, int]:
+    """Normalise an int or a 2-sequence of ints to an (h, w) tuple, with a clear error otherwise."""
+    if isinstance(value, bool):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    if isinstance(value, int):
+        return (value, value)
+    if isinstance(value, Sequence) and len(value) == 2 and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        return (int(value[0]), int(value[1]))
+    try:  # NumPy integers
+        import numpy as np
+
+        if isinstance(value, np.integer):
+            return (int(value), int(value))
+    except ImportError:  # pragma: no cover
+        pass
+    raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
+                     ceil_mode: bool = False) -> int:
+    """Output length along one axis: (size + 2p - d(k-1) - 1) // s + 1.
+
+    With ``ceil_mode`` (pooling) the division rounds up, but the last window must start inside the input or
+    the left padding (PyTorch's rule), so a window lying wholly in the right padding is dropped.
+    """
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    if not ceil_mode or span < 0:
+        return span // stride + 1  # may be <= 0: callers turn that into a clear error
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0,
+                               output_padding: int = 0, dilation: int = 1) -> int:
+    """Output length of a transposed convolution: (size-1)s - 2p + d(k-1) + output_padding + 1."""
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:
+    """(before, after) padding that keeps the size at stride 1: total d(k-1), the extra one after (as PyTorch)."""
+    total = dilation * (kernel - 1)
+    return total // 2, total - total // 2
+
+
+def receptive_field_step(rf: int, jump: int, kernel: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
+    """Receptive field and jump after a layer: rf' = rf + d(k-1)*jump, jump' = jump*s."""
+    return rf + dilation * (kernel - 1) * jump, jump * stride
+
+
+def output_size_formula(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
+                        ceil_mode: bool = False) -> str:
+    """The output-size formula written out with the layer's own numbers, e.g. '(224 + 2*3 - 7) // 2 + 1 = 112'."""
+    out = conv_output_size(size, kernel, stride, padding, dilation, ceil_mode)
+    k = f"{dilation}*({kernel} - 1) - 1" if dilation != 1 else f"{kernel}"
+    if ceil_mode:
+        return f"ceil(({size} + 2*{padding} - {k}) / {stride}) + 1 = {out}"
+    return f"({size} + 2*{padding} - {k}) // {stride} + 1 = {out}"
