@@ -1,0 +1,3 @@
+"""Batch normalization and local response normalization."""
+
+__all__: list[str] = []

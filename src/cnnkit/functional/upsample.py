@@ -1,0 +1,3 @@
+"""Nearest and bilinear interpolation (upsampling)."""
+
+__all__: list[str] = []
