@@ -4,9 +4,9 @@ import gc
 
 import numpy as np
 import pytest
+from oracle import assert_close, rand, requires_torch, torch
 
 import cnnkit as ck
-from oracle import assert_close, rand, requires_torch, torch
 
 
 def test_tensor_defaults_and_dtypes():

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from oracle import compare_with_torch, gradcheck, rand, requires_torch
 
 import cnnkit as ck
-from oracle import compare_with_torch, gradcheck, rand, requires_torch
 
 CASES = [
     ("reshape", lambda t: t.reshape(4, 6), lambda t: t.reshape(4, 6)),
