@@ -1,0 +1,157 @@
+"""Convolution layers: ``Conv2d`` and ``ConvTranspose2d``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import functional as F
+from ..kernels.conv_arith import conv_transpose_output_size, pair
+from . import init
+from ._utils import factory_dtype, positive_int
+from .module import Module
+from .parameter import Parameter
+
+__all__ = ["Conv2d", "ConvTranspose2d"]
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+class _ConvNd(Module):
+    """Shared parameters, validation, initialisation and repr of the convolution layers."""
+
+    transposed = False
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, output_padding, groups,
+                 bias, padding_mode, device, dtype):
+        super().__init__()
+        name = type(self).__name__
+        self.in_channels = positive_int(name, "in_channels", in_channels)
+        self.out_channels = positive_int(name, "out_channels", out_channels)
+        self.groups = positive_int(name, "groups", groups)
+        if self.in_channels % self.groups:
+            raise ValueError(f"{name}: in_channels ({in_channels}) must be divisible by groups ({groups})")
+        if self.out_channels % self.groups:
+            raise ValueError(f"{name}: out_channels ({out_channels}) must be divisible by groups ({groups})")
+        self.kernel_size = pair(kernel_size, "kernel_size", name)
+        self.stride = pair(stride, "stride", name)
+        self.dilation = pair(dilation, "dilation", name)
+        self.output_padding = pair(output_padding, "output_padding", name)
+        for what, value in (("kernel_size", self.kernel_size), ("stride", self.stride),
+                            ("dilation", self.dilation)):
+            if min(value) <= 0:
+                raise ValueError(f"{name}: {what} must be positive, got {value}")
+        if isinstance(padding, str):
+            if self.transposed:
+                raise ValueError(f"{name}: string padding {padding!r} is not supported, expected an int or a pair")
+            if padding not in ("same", "valid"):
+                raise ValueError(f"{name}: invalid padding string {padding!r}, expected one of 'same', 'valid'")
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(f"{name}: padding='same' is not supported for strided convolutions "
+                                 f"(stride={self.stride})")
+            self.padding = padding
+        else:
+            self.padding = pair(padding, "padding", name)
+            if min(self.padding) < 0:
+                raise ValueError(f"{name}: padding must be non-negative, got {self.padding}")
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"{name}: padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        self.padding_mode = padding_mode
+        dt = factory_dtype(name, dtype, device)
+        if self.transposed:
+            shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
+        else:
+            shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        self.weight = Parameter(np.empty(shape, dtype=dt))
+        if bias:
+            self.bias = Parameter(np.empty(self.out_channels, dtype=dt))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: weight kaiming_uniform_(a=sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init.fan_in_and_fan_out(self.weight)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.output_padding != (0, 0):
+            s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over NCHW input; weight (out_channels, in_channels/groups, kH, kW).
+
+    ``padding`` is an int, a pair, 'valid' or 'same' (stride 1 only). Only ``padding_mode='zeros'`` is
+    implemented; the other PyTorch modes raise NotImplementedError.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, 0, groups, bias,
+                         padding_mode, device, dtype)
+
+    def forward(self, input):
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class ConvTranspose2d(_ConvNd):
+    """2-D transposed convolution; weight (in_channels, out_channels/groups, kH, kW).
+
+    ``forward(input, output_size=None)``: ``output_size`` (H, W) or (N, C, H, W) picks the output_padding
+    that reaches that size, as in PyTorch."""
+
+    transposed = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros", device=None,
+                 dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, output_padding, groups,
+                         bias, padding_mode, device, dtype)
+        if any(op >= max(s, d) for op, s, d in zip(self.output_padding, self.stride, self.dilation, strict=True)):
+            raise ValueError(f"ConvTranspose2d: output_padding {self.output_padding} must be smaller than either "
+                             f"stride {self.stride} or dilation {self.dilation}")
+
+    def _output_padding(self, input, output_size) -> tuple[int, int]:
+        if output_size is None:
+            return self.output_padding
+        size = [int(s) for s in output_size]
+        if len(size) == 4:
+            size = size[2:]
+        if len(size) != 2:
+            raise ValueError(f"ConvTranspose2d: output_size must have 2 or 4 elements (got {len(output_size)})")
+        in_hw = input.shape[-2:]
+        result = []
+        for i in range(2):
+            smallest = conv_transpose_output_size(in_hw[i], self.kernel_size[i], self.stride[i], self.padding[i], 0,
+                                                  self.dilation[i])
+            largest = smallest + self.stride[i] - 1
+            if not smallest <= size[i] <= largest:
+                raise ValueError(f"ConvTranspose2d: requested an output size of {tuple(size)}, but valid sizes "
+                                 f"range from ({smallest}) to ({largest}) along dimension {i} "
+                                 f"for an input of size {tuple(in_hw)}")
+            result.append(size[i] - smallest)
+        return tuple(result)
+
+    def forward(self, input, output_size=None):
+        output_padding = self._output_padding(input, output_size)
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, output_padding,
+                                  self.groups, self.dilation)
