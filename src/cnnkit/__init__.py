@@ -48,3 +48,20 @@ from .functional.shape import (
 from .random import get_rng_state, manual_seed, set_rng_state
 
 __version__ = "0.1.0"
+
+from . import nn, optim  # noqa: E402 - after the core so the layers find their ops
+
+_LAZY = {"data", "models", "training", "analysis", "viz", "io", "kernels"}
+
+
+def __getattr__(name):
+    """Import the heavier sub-packages on first use (keeps ``import cnnkit`` fast)."""
+    import importlib
+
+    if name in _LAZY:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name == "summary":
+        from .analysis import summary
+
+        return summary
+    raise AttributeError(f"module 'cnnkit' has no attribute {name!r}")

@@ -1,0 +1,42 @@
+"""Atomic file writes: a crash never leaves a truncated file under the final name.
+
+The data goes to a temporary file in the same folder, is flushed and fsynced, then renamed over the target
+(``os.replace`` is atomic on POSIX and Windows); the folder is fsynced so the rename itself is durable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "wb", encoding: str | None = None):
+    """``with atomic_write(path) as f: f.write(...)`` — the file appears complete or not at all."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=encoding) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename durable; not every platform allows opening a folder
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def write_text(path, text: str) -> None:
+    """Atomically write a UTF-8 text file."""
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write(text)

@@ -1,0 +1,87 @@
+"""Training history (one record per epoch) and the train/validation-gap diagnosis."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+
+from ..atomic import write_text
+
+
+@dataclass
+class History:
+    """Per-epoch logs: ``history.epochs[i] = {"epoch": i+1, "loss": ..., "val_loss": ..., "lr": ...}``."""
+
+    epochs: list[dict] = field(default_factory=list)
+
+    def append(self, logs: dict) -> None:
+        self.epochs.append(dict(logs))
+
+    def __getitem__(self, key: str) -> list:
+        """The series of one logged value, e.g. ``history["val_accuracy"]``."""
+        return [e.get(key, math.nan) for e in self.epochs]
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def keys(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for e in self.epochs:
+            seen.update(dict.fromkeys(e))
+        return list(seen)
+
+    def to_dict(self) -> dict:
+        return {"epochs": self.epochs}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> History:
+        return cls([dict(e) for e in d.get("epochs", [])])
+
+    def save_json(self, path) -> None:
+        write_text(path, json.dumps(self.to_dict(), indent=2))
+
+    def save_csv(self, path) -> None:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=self.keys())
+        writer.writeheader()
+        writer.writerows(self.epochs)
+        write_text(path, out.getvalue())
+
+
+def diagnose(history: History, gap_threshold: float = 0.05, low_accuracy: float = 0.9) -> dict:
+    """Say whether a run looks over-fit, under-fit or well fit, from the final train/validation numbers.
+
+    over-fit: validation loss has risen clearly above its best while training loss kept falling, or the train
+    accuracy exceeds the validation accuracy by more than ``gap_threshold``; under-fit: training accuracy itself
+    is below ``low_accuracy`` (the model cannot even fit the training data); otherwise a good fit.
+    """
+    if not history.epochs:
+        return {"verdict": "no epochs", "message": "no epochs were run"}
+    last = history.epochs[-1]
+    train_acc, val_acc = last.get("accuracy"), last.get("val_accuracy")
+    val_losses = [v for v in history["val_loss"] if v is not None and not math.isnan(v)]
+    result = {"train_accuracy": train_acc, "val_accuracy": val_acc,
+              "train_loss": last.get("loss"), "val_loss": last.get("val_loss")}
+    gap = None if train_acc is None or val_acc is None else train_acc - val_acc
+    result["gap"] = gap
+    rising = bool(val_losses) and len(val_losses) >= 3 and val_losses[-1] > 1.1 * min(val_losses) + 1e-3
+    if train_acc is not None and train_acc < low_accuracy:
+        verdict = "under-fit"
+        message = (f"under-fit: training accuracy is only {train_acc:.1%}; a bigger model, more epochs or a higher "
+                   f"learning rate should help")
+    elif (gap is not None and gap > gap_threshold) or rising:
+        verdict = "over-fit"
+        detail = f"train accuracy exceeds validation by {gap:.1%}" if gap is not None else ""
+        if rising:
+            detail += ("; " if detail else "") + "validation loss rose above its best"
+        message = f"over-fit: {detail}; try more data/augmentation, L2/dropout or early stopping"
+    elif gap is None:
+        verdict, message = "unknown", "no validation data: cannot judge the fit"
+    else:
+        verdict = "good fit"
+        message = f"good fit: train/validation accuracy gap {gap:+.1%}"
+    result.update(verdict=verdict, message=message)
+    return result
