@@ -59,13 +59,15 @@ def optimizer_paths(steps: int = 40, start=(-7.0, 2.0)) -> dict:
 
     from . import optim
 
-    rates = {"SGD": 0.95, "Momentum": 0.1, "AdaGrad": 1.5, "RMSprop": 0.15, "Adam": 0.3}
+    settings = {  # name -> (optimizer class, keyword arguments)
+        "SGD": (optim.SGD, {"lr": 0.95}), "Momentum": (optim.SGD, {"lr": 0.1, "momentum": 0.9}),
+        "AdaGrad": (optim.Adagrad, {"lr": 1.5}), "RMSprop": (optim.RMSprop, {"lr": 0.15}),
+        "Adam": (optim.Adam, {"lr": 0.3}),
+    }
     paths = {}
-    for name, lr in rates.items():
+    for name, (cls, kwargs) in settings.items():
         p = ck.tensor(np.array(start, dtype=np.float64), requires_grad=True)
-        opt = {"SGD": lambda: optim.SGD([p], lr=lr), "Momentum": lambda: optim.SGD([p], lr=lr, momentum=0.9),
-               "AdaGrad": lambda: optim.Adagrad([p], lr=lr), "RMSprop": lambda: optim.RMSprop([p], lr=lr),
-               "Adam": lambda: optim.Adam([p], lr=lr)}[name]()
+        opt = cls([p], **kwargs)
         points = [p.data.copy()]
         for _ in range(steps):
             opt.zero_grad()

@@ -67,7 +67,7 @@ def test_failed_write_leaves_previous_file_intact(tmp_path, monkeypatch):
 def test_diagnose_verdicts():
     def hist(tr, va, vl):
         return History([{"epoch": i + 1, "accuracy": a, "val_accuracy": b, "loss": 1.0, "val_loss": c}
-                        for i, (a, b, c) in enumerate(zip(tr, va, vl))])
+                        for i, (a, b, c) in enumerate(zip(tr, va, vl, strict=True))])
 
     assert diagnose(hist([0.9, 1.0, 1.0], [0.8, 0.8, 0.75], [0.5, 0.6, 0.9]))["verdict"] == "over-fit"
     assert diagnose(hist([0.3, 0.4, 0.5], [0.3, 0.4, 0.5], [1.5, 1.4, 1.3]))["verdict"] == "under-fit"
