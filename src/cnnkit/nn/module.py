@@ -406,7 +406,7 @@ class Module:
         """Cast floating-point parameters and buffers in place (``to(ck.float64)``, ``to("float64")``);
         the device, if given, must be ``"cpu"``. Parameter and buffer objects keep their identity."""
         for arg in args:
-            if isinstance(arg, str) and arg.split(":")[0] == "cpu":
+            if isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda", "mps", "meta", "xpu"):
                 device = arg
             elif dtype is None:
                 dtype = arg
