@@ -1,0 +1,128 @@
+"""im2col / col2im: the fast kernels against the loop references, and col2im as the adjoint of im2col."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from cnnkit.kernels.im2col import (
+    col2im,
+    col2im_reference,
+    columns_output_size,
+    im2col,
+    im2col_reference,
+    normalize_padding,
+)
+
+
+def _grid():
+    """(x shape, kernel, stride, padding, dilation) over a grid, keeping those with a non-empty output."""
+    cases = []
+    shapes = [(1, 1, 5, 5), (2, 3, 6, 7), (3, 2, 1, 4)]
+    kernels = [(1, 1), (3, 3), (2, 3), (1, 4)]
+    strides = [(1, 1), (2, 1), (3, 2)]
+    paddings = [0, (1, 2), ((0, 2), (1, 0))]
+    dilations = [(1, 1), (2, 1)]
+    for shape, k, s, p, d in itertools.product(shapes, kernels, strides, paddings, dilations):
+        oh, ow = columns_output_size(shape[2:], k, s, p, d)
+        if oh > 0 and ow > 0:
+            cases.append((shape, k, s, p, d))
+    return cases
+
+
+GRID = _grid()
+
+
+def test_grid_is_large_and_covers_padding():
+    assert len(GRID) > 100
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_im2col_matches_reference(dtype):
+    rng = np.random.default_rng(0)
+    for shape, k, s, p, d in GRID:
+        x = rng.standard_normal(shape).astype(dtype)
+        ours = im2col(x, k, s, p, d)
+        ref = im2col_reference(x, k, s, p, d)
+        assert ours.dtype == dtype
+        assert ours.shape == ref.shape
+        assert np.array_equal(ours, ref), (shape, k, s, p, d)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_col2im_matches_reference(dtype):
+    rng = np.random.default_rng(1)
+    for shape, k, s, p, d in GRID:
+        oh, ow = columns_output_size(shape[2:], k, s, p, d)
+        cols = rng.standard_normal((shape[1], k[0], k[1], shape[0], oh, ow)).astype(dtype)
+        ours = col2im(cols, shape[2:], s, p, d)
+        ref = col2im_reference(cols, shape[2:], s, p, d)
+        assert ours.dtype == dtype and ours.shape == shape
+        np.testing.assert_allclose(ours, ref, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
+
+
+def test_col2im_is_the_adjoint_of_im2col():
+    rng = np.random.default_rng(2)
+    for shape, k, s, p, d in GRID:
+        x = rng.standard_normal(shape)
+        cols = im2col(x, k, s, p, d)
+        c = rng.standard_normal(cols.shape)
+        lhs = float(np.sum(cols * c))
+        rhs = float(np.sum(x * col2im(c, shape[2:], s, p, d)))
+        assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs)), (shape, k, s, p, d)
+
+
+def test_out_buffer_is_fully_overwritten():
+    """A reused buffer full of garbage must come back with zeros wherever a window reads the padding."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
+    ref = im2col_reference(x, (3, 3), (2, 1), 2, (1, 2))
+    buf = np.full(ref.shape, np.nan, dtype=np.float32)
+    out = im2col(x, (3, 3), (2, 1), 2, (1, 2), out=buf)
+    assert out is buf
+    assert np.array_equal(out, ref)
+
+
+def test_col2im_accumulates_into_out():
+    rng = np.random.default_rng(4)
+    cols = rng.standard_normal((2, 3, 3, 1, 4, 4))
+    base = rng.standard_normal((1, 2, 4, 4))
+    out = base.copy()
+    col2im(cols, (4, 4), 1, 1, 1, out=out)
+    np.testing.assert_allclose(out, base + col2im_reference(cols, (4, 4), 1, 1, 1), atol=1e-12)
+
+
+def test_smaller_out_size_takes_leading_positions():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 2, 7, 6))
+    full = im2col(x, (3, 2), (1, 2), 1, 2)
+    part = im2col(x, (3, 2), (1, 2), 1, 2, out_size=(3, 2))
+    assert np.array_equal(part, full[..., :3, :2])
+    assert np.array_equal(part, im2col_reference(x, (3, 2), (1, 2), 1, 2, out_size=(3, 2)))
+    c = rng.standard_normal(part.shape)
+    np.testing.assert_allclose(col2im(c, (7, 6), (1, 2), 1, 2), col2im_reference(c, (7, 6), (1, 2), 1, 2))
+
+
+def test_known_values_single_channel():
+    x = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
+    cols = im2col(x, 2, 2, 0, 1)  # four non-overlapping 2x2 windows
+    assert cols.shape == (1, 2, 2, 1, 2, 2)
+    assert np.array_equal(cols[0, :, :, 0, 0, 0], [[0, 1], [4, 5]])
+    assert np.array_equal(cols[0, :, :, 0, 1, 1], [[10, 11], [14, 15]])
+    # col2im of all-ones counts how many windows read each pixel: 3x3 kernel, stride 1, padding 1 on 3x3
+    counts = col2im(np.ones((1, 3, 3, 1, 3, 3)), (3, 3), 1, 1, 1)
+    assert np.array_equal(counts[0, 0], [[4, 6, 4], [6, 9, 6], [4, 6, 4]])
+
+
+def test_normalize_padding_forms():
+    assert normalize_padding(1) == ((1, 1), (1, 1))
+    assert normalize_padding((1, 2)) == ((1, 1), (2, 2))
+    assert normalize_padding(((0, 1), (2, 3))) == ((0, 1), (2, 3))
+
+
+def test_bad_out_buffer_is_rejected():
+    x = np.zeros((1, 1, 4, 4), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"im2col: out must have shape \(1, 3, 3, 1, 2, 2\)"):
+        im2col(x, 3, 1, 0, 1, out=np.zeros((1, 3, 3, 1, 2, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="col2im: out must have shape"):
+        col2im(np.zeros((1, 3, 3, 1, 2, 2)), (4, 4), out=np.zeros((1, 1, 4, 5)))
