@@ -15,6 +15,7 @@ from ..autograd import Function, Tensor, is_grad_enabled
 from ..kernels.softmax import log_softmax
 
 _REDUCTIONS = ("mean", "sum", "none")
+_BCE_EPS = float(np.float32(1e-12))  # floor of x (1 - x) in the BCE gradient: PyTorch's constant, a float32 1e-12
 
 
 # ------------------------------------------------------------------------------ array helpers
@@ -373,7 +374,7 @@ class BinaryCrossEntropy(Function):
         if self.needs_input_grad[0]:
             x = self.x
             gx = (x - self.t) * a
-            gx /= np.maximum((1 - x) * x, 1e-12)
+            gx /= np.maximum((1 - x) * x, _BCE_EPS)
         if self.needs_input_grad[1]:
             gy = ((self.log_1mx - self.log_x) * a).astype(self.target_dtype, copy=False)
         return gx, gy, None
@@ -500,9 +501,13 @@ def _check_indices(op: str, x: np.ndarray, target, ignore_index) -> None:
     if t.shape != _index_shape(x):
         raise ValueError(f"{op}: target has shape {t.shape} but the input of shape {x.shape} needs a target of "
                          f"shape {_index_shape(x)}")
+    _check_index_values(op, t, x.shape[0] if x.ndim == 1 else x.shape[1], ignore_index)
+
+
+def _check_ignore_index(op: str, ignore_index) -> int:
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         raise TypeError(f"{op}: ignore_index must be an int, got {type(ignore_index).__name__}")
-    _check_index_values(op, t, x.shape[0] if x.ndim == 1 else x.shape[1], ignore_index)
+    return int(ignore_index)
 
 
 def _check_class_input(op: str, x: np.ndarray, what: str) -> None:
@@ -558,6 +563,7 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     x = _check_input(op, input, "logits")
     _check_class_input(op, x, "logits")
     _check_reduction(op, reduction)
+    ignore_index = _check_ignore_index(op, ignore_index)
     label_smoothing = float(label_smoothing)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be in [0.0, 1.0], got {label_smoothing}")
@@ -576,7 +582,7 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
         raise ValueError(f"{op}: target has shape {t.shape} but the input of shape {x.shape} needs a target of "
                          f"shape {_index_shape(x)} (class indices) or {x.shape} (class probabilities)")
     _check_indices(op, x, target, ignore_index)
-    return CrossEntropy.apply(input, t, w, reduction=reduction, ignore_index=int(ignore_index),
+    return CrossEntropy.apply(input, t, w, reduction=reduction, ignore_index=ignore_index,
                               label_smoothing=label_smoothing)
 
 
@@ -587,10 +593,11 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     x = _check_input(op, input, "log-probabilities")
     _check_class_input(op, x, "log-probabilities")
     _check_reduction(op, reduction)
+    ignore_index = _check_ignore_index(op, ignore_index)
     target = _as_target(op, target)
     w = _check_class_weight(op, weight, x)
     _check_indices(op, x, target, ignore_index)
-    return NLLLoss.apply(input, _data(target), w, reduction=reduction, ignore_index=int(ignore_index))
+    return NLLLoss.apply(input, _data(target), w, reduction=reduction, ignore_index=ignore_index)
 
 
 def _regression_args(op, input, target, reduction):
