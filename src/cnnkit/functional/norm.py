@@ -1,3 +1,173 @@
-"""Batch normalization and local response normalization."""
+"""Normalisation: batch_norm (training and inference, with running statistics) and local_response_norm."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..autograd import Function, Tensor
+from ..kernels import norm as K
+
+
+def _fold(x: np.ndarray) -> np.ndarray:
+    """(N, C, *spatial) -> (N, C, L)."""
+    return x.reshape(x.shape[0], x.shape[1], -1)
+
+
+class BatchNorm(Function):
+    """Batch normalisation over every axis but the channel axis (1).
+
+    Training: y = (x - mean_B) / sqrt(var_B + eps) * weight + bias with the batch's mean and biased variance;
+    the running statistics (when given) are updated in place:
+    running = (1 - momentum) * running + momentum * stat, with the unbiased batch variance for running_var.
+    Inference: the same formula with the running statistics.
+    """
+
+    def forward(self, x, running_mean, running_var, weight, bias, training=False, momentum=0.1, eps=1e-5):
+        x3 = _fold(x)
+        self.shape, self.x, self.weight, self.eps, self.training = x.shape, x3, weight, eps, training
+        self.w_shape = None if weight is None else np.shape(weight)
+        self.b_shape = None if bias is None else np.shape(bias)
+        w = None if weight is None else weight.reshape(-1)
+        b = None if bias is None else bias.reshape(-1)
+        if training:
+            y, mean, var, invstd = K.batch_norm_train_forward(x3, w, b, eps)
+            self.mean, self.invstd = mean, invstd
+            if running_mean is not None:
+                n = x3.shape[0] * x3.shape[2]
+                running_mean *= 1.0 - momentum
+                running_mean += (momentum * mean).reshape(running_mean.shape)
+                running_var *= 1.0 - momentum
+                running_var += (momentum * n / (n - 1) * var).reshape(running_var.shape)
+        else:
+            self.running_mean, self.running_var = running_mean.copy(), running_var.copy()
+            y = K.batch_norm_eval_forward(x3, running_mean, running_var, w, b, eps)
+        return y.reshape(x.shape)
+
+    def backward(self, g):
+        need = self.needs_input_grad
+        need_w = len(need) > 3 and need[3]
+        need_b = len(need) > 4 and need[4]
+        g3 = _fold(g)
+        w = None if self.weight is None else self.weight.reshape(-1)
+        if self.training:
+            dx, dw, db = K.batch_norm_train_backward(g3, self.x, self.mean, self.invstd, w, need[0], need_w, need_b)
+        else:
+            dx, dw, db = K.batch_norm_eval_backward(g3, self.x, self.running_mean, self.running_var, w, self.eps,
+                                                    need[0], need_w, need_b)
+        if dx is not None:
+            dx = dx.reshape(self.shape)
+        if dw is not None:
+            dw = dw.reshape(self.w_shape)
+        if db is not None:
+            db = db.reshape(self.b_shape)
+        return dx, None, None, dw, db
+
+
+class LocalResponseNorm(Function):
+    """y_c = x_c / (k + alpha / size * sum over a window of ``size`` channels around c of x_j^2) ^ beta."""
+
+    def forward(self, x, size, alpha=1e-4, beta=0.75, k=1.0):
+        self.x, self.size, self.alpha, self.beta = x, size, alpha, beta
+        y, self.d = K.lrn_forward(x, size, alpha, beta, k)
+        return y
+
+    def backward(self, g):
+        return K.lrn_backward(g, self.x, self.d, self.size, self.alpha, self.beta)
+
+
+# ------------------------------------------------------------------------------ public functions
+
+
+def _array(op: str, name: str, t):
+    """The ndarray behind a Tensor/ndarray argument, with a TypeError for anything else."""
+    if isinstance(t, Tensor):
+        return t.data
+    if isinstance(t, np.ndarray):
+        return t
+    raise TypeError(f"{op}: {name} must be a Tensor or ndarray, got {type(t).__name__}")
+
+
+def _check_float(op: str, name: str, a: np.ndarray) -> None:
+    if a.dtype.kind != "f":
+        raise TypeError(f"{op}: {name} must be floating point, got dtype {a.dtype}")
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training: bool = False,  # noqa: A002
+               momentum: float = 0.1, eps: float = 1e-5):
+    """Batch normalisation of (N, C), (N, C, L), (N, C, H, W), ... over all axes except the channel axis 1.
+
+        y = (x - mean) / sqrt(var + eps) * weight + bias
+
+    With ``training`` the batch's mean and biased variance are used, and ``running_mean``/``running_var`` (when
+    given, as Tensors or ndarrays) are updated in place with ``momentum`` (running_var gets the unbiased batch
+    variance). Otherwise the running statistics are used. ``weight`` and ``bias`` are optional (C,) tensors.
+    """
+    op = "batch_norm"
+    x = _array(op, "input", input)
+    _check_float(op, "input", x)
+    if x.ndim < 2:
+        raise ValueError(f"{op}: expected an input (N, C, ...) with at least 2 dimensions, got shape {x.shape}")
+    channels = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is None:
+            continue
+        a = _array(op, name, t)
+        if a.size != channels:
+            raise ValueError(f"{op}: {name} has {a.size} elements but the input has {channels} channels "
+                             f"(input shape {x.shape})")
+        _check_float(op, name, a)
+        if name in ("weight", "bias") and a.dtype != x.dtype:
+            raise TypeError(f"{op}: {name} has dtype {a.dtype} but the input has dtype {x.dtype}")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{op}: running_mean and running_var must be given together (or both None)")
+    if not _is_real(momentum):
+        raise TypeError(f"{op}: momentum must be a real number, got {momentum!r}")
+    if not _is_real(eps):
+        raise TypeError(f"{op}: eps must be a real number, got {eps!r}")
+    if training:
+        per_channel = x.shape[0] * int(np.prod(x.shape[2:]))
+        if per_channel <= 1:
+            raise ValueError(f"{op}: expected more than 1 value per channel when training, got input shape {x.shape}")
+        if eps <= 0:
+            raise ValueError(f"{op}: eps must be positive when training, got {eps}")
+    else:
+        if running_mean is None:
+            raise ValueError(f"{op}: running_mean and running_var are required when training=False")
+        if eps < 0:
+            raise ValueError(f"{op}: eps must be non-negative, got {eps}")
+    return BatchNorm.apply(input, running_mean, running_var, weight, bias, training=bool(training),
+                           momentum=float(momentum), eps=float(eps))
+
+
+def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):  # noqa: A002
+    """Local response normalisation across channels of (N, C, *spatial), at least 3-D:
+
+        y_c = x_c / (k + alpha / size * sum_{j = c - size//2}^{c + (size-1)//2} x_j^2) ^ beta
+
+    (channels outside [0, C) count as zero; the sum is always divided by ``size``, as PyTorch's average pool).
+    """
+    op = "local_response_norm"
+    x = _array(op, "input", input)
+    _check_float(op, "input", x)
+    if x.ndim < 3:
+        raise ValueError(f"{op}: expected an input with at least 3 dimensions (N, C, ...), got shape {x.shape}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+        raise TypeError(f"{op}: size must be an int, got {size!r}")
+    if size < 1:
+        raise ValueError(f"{op}: size must be at least 1, got {size}")
+    for name, value in (("alpha", alpha), ("beta", beta), ("k", k)):
+        if not _is_real(value):
+            raise TypeError(f"{op}: {name} must be a real number, got {value!r}")
+    if x.size == 0:
+        return input if isinstance(input, Tensor) else Tensor._wrap(x)
+    return LocalResponseNorm.apply(input, size=int(size), alpha=float(alpha), beta=float(beta), k=float(k))
+
+
+__all__ = ["batch_norm", "local_response_norm"]
