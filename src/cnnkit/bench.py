@@ -1,0 +1,471 @@
+"""``cnnkit bench``: cnnkit and PyTorch side by side, in one process, on the same machine and thread count.
+
+Every figure is the median of ``--repeat`` timed runs after warm-up. PyTorch (when installed) runs with the same
+number of threads, in NCHW and channels_last; the better of the two is the reference for each ratio
+(ratio = cnnkit speed / PyTorch speed, higher is better). Memory and cold-start figures come from fresh
+subprocesses. ``--quick`` shrinks the workloads for a smoke test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+CONV_SHAPES = [  # (name, N, C, H=W, K, kernel, groups)
+    ("3x3 N128 C16 H32 K16", 128, 16, 32, 16, 3, 1),
+    ("3x3 N128 C32 H16 K32", 128, 32, 16, 32, 3, 1),
+    ("3x3 N128 C64 H8 K64", 128, 64, 8, 64, 3, 1),
+    ("3x3 N32 C64 H56 K64", 32, 64, 56, 64, 3, 1),
+    ("3x3 N64 C3 H32 K64", 64, 3, 32, 64, 3, 1),
+    ("1x1 N128 C256 H14 K64", 128, 256, 14, 64, 1, 1),
+    ("dw3x3 N128 C64 H16", 128, 64, 16, 64, 3, 64),
+]
+
+
+def _median_time(fn, repeat: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _torch(threads: int):
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    return torch
+
+
+def machine_info(threads: int) -> dict:
+    info = {"python": platform.python_version(), "machine": platform.machine(), "cpu_count": os.cpu_count(),
+            "threads": threads, "numpy": np.__version__}
+    try:
+        with open("/proc/cpuinfo") as f:
+            info["cpu"] = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
+    except OSError:
+        info["cpu"] = platform.processor()
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info["blas"] = f"{blas.get('name')} {blas.get('version')}"
+    except Exception:  # noqa: BLE001 - informational only
+        info["blas"] = "unknown"
+    info["env"] = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
+                                               "OPENBLAS_CORETYPE") if k in os.environ}
+    torch = _torch(threads)
+    info["torch"] = torch.__version__ if torch else None
+    return info
+
+
+def bench_gemm(repeat: int, quick: bool) -> dict:
+    n = 1024 if quick else 2048
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
+    t = _median_time(lambda: a @ b, repeat)
+    result = {"n": n, "numpy_gflops": 2 * n ** 3 / t / 1e9}
+    torch = _torch(1)
+    if torch is not None:
+        torch.set_num_threads(int(os.environ.get("CNNKIT_BENCH_THREADS", "2")))
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        result["torch_gflops"] = 2 * n ** 3 / _median_time(lambda: ta @ tb, repeat) / 1e9
+    return result
+
+
+def _conv_flops(n, c, h, k, ksize, groups) -> float:
+    return 2.0 * n * h * h * k * (c // groups) * ksize * ksize
+
+
+def bench_convs(repeat: int, quick: bool, ceiling: float) -> list[dict]:
+    import cnnkit as ck
+    import cnnkit.functional as F
+
+    torch = _torch(int(os.environ.get("CNNKIT_BENCH_THREADS", "2")))
+    rows = []
+    for name, n, c, h, k, ks, groups in CONV_SHAPES:
+        if quick:
+            n = max(2, n // 16)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((n, c, h, h), dtype=np.float32)
+        w = (rng.standard_normal((k, c // groups, ks, ks), dtype=np.float32) * 0.1)
+        g = rng.standard_normal((n, k, h, h), dtype=np.float32)
+        pad = ks // 2
+        flops = _conv_flops(n, c, h, k, ks, groups)
+        xt, wt = ck.tensor(x, requires_grad=True), ck.tensor(w, requires_grad=True)
+
+        def ours_fwd():
+            with ck.no_grad():
+                F.conv2d(xt, wt, padding=pad, groups=groups)
+
+        def ours_fb():
+            xt.grad = wt.grad = None
+            F.conv2d(xt, wt, padding=pad, groups=groups).backward(g)
+
+        row = {"workload": name, "gflop": flops / 1e9,
+               "fwd_gflops": flops / _median_time(ours_fwd, repeat) / 1e9,
+               "fwdbwd_gflops": 3 * flops / _median_time(ours_fb, repeat) / 1e9}
+        row["fwdbwd_fraction_of_gemm"] = row["fwdbwd_gflops"] / ceiling
+        if torch is not None:
+            best_f = best_fb = 0.0
+            for layout in (torch.contiguous_format, torch.channels_last):
+                tx = torch.from_numpy(x).contiguous(memory_format=layout).requires_grad_()
+                tw = torch.from_numpy(w).contiguous(memory_format=layout).requires_grad_()
+                tg = torch.from_numpy(g).contiguous(memory_format=layout)
+
+                def t_fwd():
+                    with torch.no_grad():
+                        torch.nn.functional.conv2d(tx, tw, padding=pad, groups=groups)
+
+                def t_fb():
+                    tx.grad = tw.grad = None
+                    torch.nn.functional.conv2d(tx, tw, padding=pad, groups=groups).backward(tg)
+
+                best_f = max(best_f, flops / _median_time(t_fwd, repeat) / 1e9)
+                best_fb = max(best_fb, 3 * flops / _median_time(t_fb, repeat) / 1e9)
+            row.update(torch_fwd_gflops=best_f, torch_fwdbwd_gflops=best_fb,
+                       fwd_ratio=row["fwd_gflops"] / best_f, fwdbwd_ratio=row["fwdbwd_gflops"] / best_fb)
+        rows.append(row)
+    return rows
+
+
+def bench_elementwise(repeat: int, quick: bool) -> list[dict]:
+    import cnnkit as ck
+    import cnnkit.functional as F
+
+    torch = _torch(int(os.environ.get("CNNKIT_BENCH_THREADS", "2")))
+    shape = (16 if quick else 128, 64, 32, 32)
+    x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+    rm, rv = np.zeros(64, np.float32), np.ones(64, np.float32)
+    gamma, beta = np.ones(64, np.float32), np.zeros(64, np.float32)
+    ops = {
+        "max_pool2d 2x2": (lambda t: F.max_pool2d(t, 2), lambda t: torch.nn.functional.max_pool2d(t, 2)),
+        "batch_norm (train)": (
+            lambda t: F.batch_norm(t, rm.copy(), rv.copy(), ck.tensor(gamma, requires_grad=True),
+                                   ck.tensor(beta, requires_grad=True), training=True),
+            lambda t: torch.nn.functional.batch_norm(t, torch.zeros(64), torch.ones(64),
+                                                     torch.ones(64, requires_grad=True),
+                                                     torch.zeros(64, requires_grad=True), training=True)),
+        "relu": (F.relu, lambda t: torch.relu(t)),
+    }
+    rows = []
+    for name, (ours, theirs) in ops.items():
+        xt = ck.tensor(x, requires_grad=True)
+        out_shape = ours(xt).shape
+        g = np.ones(out_shape, np.float32)
+        moved = (2 * x.nbytes + 2 * g.nbytes)  # read x, write y; read dy, write dx
+
+        def run_ours():
+            xt.grad = None
+            ours(xt).backward(g)
+
+        row = {"workload": f"{name} {shape}", "gbps": moved / _median_time(run_ours, repeat) / 1e9}
+        if torch is not None:
+            tx = torch.from_numpy(x).requires_grad_()
+            tg = torch.from_numpy(g)
+
+            def run_torch():
+                tx.grad = None
+                theirs(tx).backward(tg)
+
+            row["torch_gbps"] = moved / _median_time(run_torch, repeat) / 1e9
+            row["ratio"] = row["gbps"] / row["torch_gbps"]
+        rows.append(row)
+    return rows
+
+
+# ----------------------------------------------------------------------------------------- whole models
+def _torch_lenet5(torch):
+    nn = torch.nn
+    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84),
+                         nn.ReLU(), nn.Linear(84, 10))
+
+
+def _torch_resnet20(torch):
+    nn, F = torch.nn, torch.nn.functional
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.pad = cout - cin
+            self.stride = stride
+
+        def forward(self, x):
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            short = x
+            if self.stride != 1 or self.pad:
+                short = F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, self.pad // 2, self.pad // 2))
+            return F.relu(out + short)
+
+    class ResNet20(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(16)
+            layers, cin = [], 16
+            for cout, stride in ((16, 1), (32, 2), (64, 2)):
+                for i in range(3):
+                    layers.append(Block(cin, cout, stride if i == 0 else 1))
+                    cin = cout
+            self.layers = nn.Sequential(*layers)
+            self.fc = nn.Linear(64, 10)
+
+        def forward(self, x):
+            x = self.layers(F.relu(self.bn1(self.conv1(x))))
+            return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+    return ResNet20()
+
+
+MODELS = {"lenet5": ((1, 28, 28), _torch_lenet5), "resnet20": ((3, 32, 32), _torch_resnet20)}
+
+
+def bench_models(repeat: int, quick: bool) -> list[dict]:
+    import cnnkit as ck
+    import cnnkit.functional as F
+    from cnnkit import models, optim
+
+    torch = _torch(int(os.environ.get("CNNKIT_BENCH_THREADS", "2")))
+    batch = 16 if quick else 128
+    rows = []
+    for name, (shape, torch_builder) in MODELS.items():
+        x = np.random.default_rng(0).random((batch, *shape), dtype=np.float32)
+        y = np.random.default_rng(1).integers(0, 10, batch)
+        ck.manual_seed(0)
+        model = models.get_model(name, num_classes=10)
+        opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        xt, yt = ck.tensor(x), ck.tensor(y)
+
+        def step():
+            loss = F.cross_entropy(model(xt), yt)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        def infer():
+            with ck.no_grad():
+                model(xt)
+
+        model.train()
+        row = {"workload": f"{name} batch {batch}", "train_img_s": batch / _median_time(step, repeat)}
+        model.eval()
+        row["infer_img_s"] = batch / _median_time(infer, repeat)
+        if torch is not None:
+            tmodel = torch_builder(torch)
+            topt = torch.optim.SGD(tmodel.parameters(), lr=0.01, momentum=0.9)
+            ty = torch.from_numpy(y)
+            best_train = best_infer = 0.0
+            for layout in (torch.contiguous_format, torch.channels_last):
+                tmodel = tmodel.to(memory_format=layout)
+                tx = torch.from_numpy(x).contiguous(memory_format=layout)
+
+                def tstep():
+                    loss = torch.nn.functional.cross_entropy(tmodel(tx), ty)
+                    topt.zero_grad()
+                    loss.backward()
+                    topt.step()
+
+                def tinfer():
+                    with torch.no_grad():
+                        tmodel(tx)
+
+                tmodel.train()
+                best_train = max(best_train, batch / _median_time(tstep, repeat))
+                tmodel.eval()
+                best_infer = max(best_infer, batch / _median_time(tinfer, repeat))
+            row.update(torch_train_img_s=best_train, torch_infer_img_s=best_infer,
+                       train_ratio=row["train_img_s"] / best_train, infer_ratio=row["infer_img_s"] / best_infer)
+        rows.append(row)
+    return rows
+
+
+_MEMORY_SCRIPT = {
+    "cnnkit": """
+import resource, numpy as np, cnnkit as ck, cnnkit.functional as F
+from cnnkit import models, optim
+b = {batch}
+x = ck.tensor(np.random.default_rng(0).random((b, 3, 32, 32), dtype=np.float32))
+y = ck.tensor(np.random.default_rng(1).integers(0, 10, b))
+m = models.get_model('resnet20', num_classes=10); opt = optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for _ in range(3):
+    loss = F.cross_entropy(m(x), y); opt.zero_grad(); loss.backward(); opt.step()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, base)
+""",
+    "torch": """
+import resource, sys, numpy as np, torch
+sys.path.insert(0, {here!r})
+from cnnkit.bench import _torch_resnet20
+torch.set_num_threads(2)
+b = {batch}
+x = torch.from_numpy(np.random.default_rng(0).random((b, 3, 32, 32), dtype=np.float32))
+y = torch.from_numpy(np.random.default_rng(1).integers(0, 10, b))
+m = _torch_resnet20(torch); opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for _ in range(3):
+    loss = torch.nn.functional.cross_entropy(m(x), y); opt.zero_grad(); loss.backward(); opt.step()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, base)
+""",
+}
+
+
+def bench_memory(quick: bool) -> dict:
+    """Peak resident memory (MB) of the ResNet-20 training step, each library in its own fresh process."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = {}
+    for lib, script in _MEMORY_SCRIPT.items():
+        if lib == "torch" and _torch(1) is None:
+            continue
+        code = script.format(batch=16 if quick else 128, here=here)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+        if out.returncode:
+            result[f"{lib}_error"] = out.stderr.strip().splitlines()[-1:]
+            continue
+        peak, base = map(int, out.stdout.split())
+        result[f"{lib}_peak_mb"] = peak / 1024
+        result[f"{lib}_step_mb"] = (peak - base) / 1024  # growth above the process after building the model
+    if "cnnkit_peak_mb" in result and "torch_peak_mb" in result:
+        result["peak_ratio"] = result["cnnkit_peak_mb"] / result["torch_peak_mb"]
+    return result
+
+
+_COLD_SCRIPT = """
+import time; t0 = time.perf_counter()
+import cnnkit as ck
+t1 = time.perf_counter()
+import numpy as np, cnnkit.functional as F
+from cnnkit import models, optim
+x = ck.tensor(np.random.default_rng(0).random((8, 3, 32, 32), dtype=np.float32)); y = ck.tensor(np.arange(8) % 10)
+m = models.get_model('resnet20', num_classes=10); opt = optim.SGD(m.parameters(), lr=0.01)
+t2 = time.perf_counter()
+loss = F.cross_entropy(m(x), y); opt.zero_grad(); loss.backward(); opt.step()
+t3 = time.perf_counter()
+print(t1 - t0, t3 - t2)
+"""
+
+
+def bench_cold_start() -> dict:
+    """Import time and first training step in fresh processes: with an empty kernel cache, then a warm one."""
+    result = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("cold", "warm"):
+            out = subprocess.run([sys.executable, "-c", _COLD_SCRIPT], capture_output=True, text=True, env=env,
+                                 timeout=600)
+            if out.returncode:
+                result[f"{label}_error"] = out.stderr.strip().splitlines()[-1:]
+                continue
+            imp, first = map(float, out.stdout.split())
+            result[f"{label}_import_s"], result[f"{label}_first_step_s"] = imp, first
+    return result
+
+
+SECTIONS = ["gemm", "conv", "elementwise", "models", "memory", "cold"]
+
+
+def run(sections=None, repeat: int = 5, quick: bool = False, threads: int = 2) -> dict:
+    sections = sections or SECTIONS
+    os.environ["CNNKIT_BENCH_THREADS"] = str(threads)
+    results = {"machine": machine_info(threads), "repeat": repeat, "quick": quick}
+    gemm = bench_gemm(repeat, quick)
+    results["gemm"] = gemm
+    if "conv" in sections:
+        results["conv"] = bench_convs(repeat, quick, gemm["numpy_gflops"])
+    if "elementwise" in sections:
+        results["elementwise"] = bench_elementwise(repeat, quick)
+    if "models" in sections:
+        results["models"] = bench_models(repeat, quick)
+    if "memory" in sections:
+        results["memory"] = bench_memory(quick)
+    if "cold" in sections:
+        results["cold_start"] = bench_cold_start()
+    return results
+
+
+def _fmt(v, spec=".2f"):
+    return "-" if v is None else format(v, spec)
+
+
+def format_table(r: dict) -> str:
+    m = r["machine"]
+    lines = [f"cnnkit bench - {m.get('cpu')} ({m['cpu_count']} cores), {m['threads']} threads, numpy {m['numpy']} "
+             f"({m['blas']}), torch {m['torch']}; median of {r['repeat']} runs" + (" [quick]" if r["quick"] else "")]
+    g = r["gemm"]
+    lines.append(f"GEMM {g['n']}^3 float32: numpy {g['numpy_gflops']:.1f} GFLOP/s, torch "
+                 f"{_fmt(g.get('torch_gflops'), '.1f')} GFLOP/s")
+    if "conv" in r:
+        lines.append("")
+        lines.append(f"{'convolution':28s} {'fwd GF/s':>9s} {'torch':>7s} {'ratio':>6s} {'f+b GF/s':>9s} {'torch':>7s} "
+                     f"{'ratio':>6s} {'%GEMM':>6s}")
+        for row in r["conv"]:
+            lines.append(f"{row['workload']:28s} {row['fwd_gflops']:9.1f} {_fmt(row.get('torch_fwd_gflops'), '7.1f')} "
+                         f"{_fmt(row.get('fwd_ratio'), '6.2f')} {row['fwdbwd_gflops']:9.1f} "
+                         f"{_fmt(row.get('torch_fwdbwd_gflops'), '7.1f')} {_fmt(row.get('fwdbwd_ratio'), '6.2f')} "
+                         f"{100 * row['fwdbwd_fraction_of_gemm']:5.0f}%")
+    if "elementwise" in r:
+        lines.append("")
+        lines.append(f"{'fwd+bwd bandwidth':40s} {'GB/s':>7s} {'torch':>7s} {'ratio':>6s}")
+        for row in r["elementwise"]:
+            lines.append(f"{row['workload']:40s} {row['gbps']:7.1f} {_fmt(row.get('torch_gbps'), '7.1f')} "
+                         f"{_fmt(row.get('ratio'), '6.2f')}")
+    if "models" in r:
+        lines.append("")
+        lines.append(f"{'model':22s} {'train img/s':>11s} {'torch':>8s} {'ratio':>6s} {'infer img/s':>11s} "
+                     f"{'torch':>8s} {'ratio':>6s}")
+        for row in r["models"]:
+            lines.append(f"{row['workload']:22s} {row['train_img_s']:11.0f} "
+                         f"{_fmt(row.get('torch_train_img_s'), '8.0f')} {_fmt(row.get('train_ratio'), '6.2f')} "
+                         f"{row['infer_img_s']:11.0f} "
+                         f"{_fmt(row.get('torch_infer_img_s'), '8.0f')} {_fmt(row.get('infer_ratio'), '6.2f')}")
+    if "memory" in r:
+        mem = r["memory"]
+        lines.append("")
+        lines.append(f"ResNet-20 training step peak RSS: cnnkit {_fmt(mem.get('cnnkit_peak_mb'), '.0f')} MB, torch "
+                     f"{_fmt(mem.get('torch_peak_mb'), '.0f')} MB, ratio {_fmt(mem.get('peak_ratio'))}")
+    if "cold_start" in r:
+        c = r["cold_start"]
+        lines.append(f"import cnnkit: cold {_fmt(c.get('cold_import_s'))} s, warm {_fmt(c.get('warm_import_s'))} s; "
+                     f"first ResNet-20 step: cold cache {_fmt(c.get('cold_first_step_s'))} s, warm "
+                     f"{_fmt(c.get('warm_first_step_s'))} s")
+    return "\n".join(lines)
+
+
+def bench_main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="cnnkit bench", description=__doc__.splitlines()[0])
+    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
+    p.add_argument("--repeat", type=int, default=5, help="timed repetitions per figure (median reported)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="small workloads: a smoke test, not a measurement")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--output", default=None, help="also write the JSON results to this file")
+    args = p.parse_args(argv)
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        print(f"cnnkit bench: error: unknown sections {unknown}; expected some of {SECTIONS}", file=sys.stderr)
+        return 2
+    results = run(sections, repeat=max(1, args.repeat), quick=args.quick, threads=args.threads)
+    if args.output:
+        from .atomic import write_text
+
+        write_text(args.output, json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2) if args.json else format_table(results))
+    return 0
