@@ -126,7 +126,8 @@ class ELU(Function):
 
     def forward(self, x, alpha=1.0):
         self.positive, self.alpha = x > 0, alpha
-        neg = np.expm1(np.minimum(x, 0))
+        neg = np.minimum(x, 0)
+        np.expm1(neg, out=neg)
         neg *= alpha
         self.y = np.where(self.positive, x, neg)
         return self.y
