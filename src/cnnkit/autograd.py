@@ -80,8 +80,8 @@ def _as_array(data, dtype=None) -> np.ndarray:
     dtype = _to_dtype(dtype)
     if isinstance(data, Tensor):
         arr = data.data
-    elif isinstance(data, np.ndarray):
-        arr = data
+    elif isinstance(data, (np.ndarray, np.generic)):
+        arr = np.asarray(data)
     else:
         arr = np.asarray(data)
         if dtype is None and arr.dtype == np.float64:
