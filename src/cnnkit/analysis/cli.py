@@ -1,0 +1,96 @@
+"""``cnnkit summary MODEL``: print a model's summary table (or its JSON) from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["summary_main", "build_parser", "parse_input_size"]
+
+
+def parse_input_size(text: str) -> tuple[int, ...]:
+    """'3x224x224' (or '3,224,224') -> (3, 224, 224)."""
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        size = tuple(int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 3x224x224, got {text!r}") from None
+    if not size or any(n <= 0 for n in size):
+        raise argparse.ArgumentTypeError(f"expected positive sizes like 3x224x224, got {text!r}")
+    return size
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def build_parser(prog: str = "cnnkit summary") -> argparse.ArgumentParser:
+    """The argument parser of the ``summary`` sub-command (reusable as a sub-parser's template)."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Layer-by-layer summary of a model from the zoo: output shapes, parameters, MACs "
+                    "(FLOPs = 2 x MACs), receptive field and memory, from one forward pass on zeros.")
+    parser.add_argument("model", help="model name (see the list printed for an unknown name)")
+    parser.add_argument("--input", type=parse_input_size, default=None, metavar="CxHxW",
+                        help="input size without the batch, e.g. 3x224x224 (default: the model's natural size)")
+    parser.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
+    parser.add_argument("--depth", type=_non_negative, default=3, help="nesting levels shown (default 3)")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of the table")
+    parser.add_argument("--explain", action="store_true",
+                        help="add each conv/pool layer's output-size and parameter formulas")
+    parser.add_argument("--num-classes", type=_positive, default=None, help="number of output classes")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="input dtype")
+    return parser
+
+
+def summary_main(argv: list[str] | None = None) -> int:
+    """Run ``cnnkit summary`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    from .. import models
+    from .summary import summary
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help (0) and on errors (2)
+        return int(exc.code or 0)
+    name = args.model.lower()
+    if name not in models.list_models():
+        print(f"cnnkit summary: unknown model {args.model!r}. Known models: {', '.join(models.list_models())}",
+              file=sys.stderr)
+        return 2
+    kwargs = {}
+    if args.num_classes is not None:
+        if name == "conv_autoencoder":
+            print("cnnkit summary: conv_autoencoder has no classes; drop --num-classes", file=sys.stderr)
+            return 2
+        kwargs["num_classes"] = args.num_classes
+    input_size = args.input or models.model_input_size(name)
+    model = models.get_model(name, **kwargs)
+    try:
+        result = summary(model, (args.batch, *input_size), depth=args.depth, dtype=args.dtype,
+                         explain=args.explain)
+    except (RuntimeError, ValueError) as err:
+        print(f"cnnkit summary: {err}", file=sys.stderr)
+        return 1
+    print(result.to_json() if args.json else result.format_table())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(summary_main())

@@ -1,0 +1,588 @@
+"""Model summary: a torchinfo/Keras-style table of layers, shapes, parameters, MACs and receptive fields.
+
+``summary(model, input_size)`` runs one forward pass under ``no_grad`` on zeros, with forward hooks on every
+module, and returns a :class:`ModelSummary` (rows + totals, plain dataclasses) whose ``str()`` is the table and
+whose ``to_json()`` / ``from_json()`` round-trip the same numbers.
+
+Counting conventions (also printed under the table):
+
+* MACs (multiply-accumulates) are counted for convolutions, transposed convolutions and linear layers only:
+  conv ``kH*kW*(C_in/groups)*C_out*H_out*W_out*N``; transposed conv ``kH*kW*(C_out/groups)*C_in*H_in*W_in*N``;
+  linear ``in*out*(product of the leading output dims)``. Biases, normalisation, activations and pooling are
+  not counted. FLOPs = 2 x MACs.
+* Leaves (modules without children) are counted once per call; a container's row shows the sum over the
+  calls made inside it, and the totals add leaves only, so nesting never double counts. Parameter totals
+  count each distinct parameter once, including those of modules that the forward pass did not use.
+* Receptive field ``rf`` and ``jump`` (distance in input pixels between neighbouring outputs) start at
+  (1, 1) on the input and go through every window layer with ``conv_arith.receptive_field_step``: convs,
+  pools (adaptive pools as their widest window with stride floor(in/out)), any module exposing
+  ``kernel_size``/``stride`` attributes, and transposed convs (jump divided by the stride). Other layers pass
+  their input's values on. A layer's input values are those of the tensor it receives; a tensor created
+  outside a module (a residual sum, a concatenation) gets the maximum rf and the maximum jump over everything
+  computed so far inside the enclosing module, so branching networks take the max over their branches.
+* Forward activation memory adds the outputs of every leaf call; the largest im2col buffer is
+  ``(C_in/groups*kH*kW) x (H_out*W_out) x N`` elements for a convolution (``(C_out/groups*kH*kW) x
+  (H_in*W_in) x N`` for the column buffer of a transposed convolution).
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+
+from .. import nn
+from ..autograd import Tensor, no_grad
+from ..kernels.conv_arith import (
+    conv_output_size,
+    conv_transpose_output_size,
+    output_size_formula,
+    pair,
+    receptive_field_step,
+    same_padding,
+)
+
+__all__ = ["LayerRow", "SummaryTotals", "ModelSummary", "summary", "FLOPS_PER_MAC"]
+
+FLOPS_PER_MAC = 2
+
+_CONVENTION = ("MACs: conv, transposed conv and linear layers (one multiply-add each); FLOPs = 2 x MACs. "
+               "Receptive field (RF) and jump in input pixels; branches take the max.")
+
+
+# ----------------------------------------------------------------------------------------------- data
+@dataclass
+class LayerRow:
+    """One module call. ``params`` is the module's own parameters for a leaf and its whole subtree for a
+    container; ``macs`` likewise (summed over the calls inside a container). ``receptive_field`` and ``jump``
+    are (H, W) pairs, None when the output is not a 4-D feature map."""
+
+    name: str
+    type: str
+    depth: int
+    index: int
+    is_leaf: bool
+    input_shape: tuple | None
+    output_shape: tuple | None
+    params: int
+    trainable_params: int
+    macs: int
+    output_bytes: int
+    im2col_bytes: int = 0
+    im2col_shape: tuple | None = None  # (C_in/groups*kH*kW, H_out*W_out, N) for a conv
+    receptive_field: tuple | None = None
+    jump: tuple | None = None
+    explain: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """``Type (name): depth-index`` as shown in the table."""
+        if self.depth == 0:
+            return self.type
+        local = self.name.rsplit(".", 1)[-1]
+        return f"{self.type} ({local}): {self.depth}-{self.index}"
+
+
+@dataclass
+class SummaryTotals:
+    """Whole-model numbers (each leaf and each parameter counted once)."""
+
+    total_params: int
+    trainable_params: int
+    non_trainable_params: int
+    total_macs: int
+    total_flops: int
+    param_bytes: int
+    buffer_bytes: int
+    input_bytes: int
+    activation_bytes: int
+    largest_im2col_bytes: int
+    largest_im2col_layer: str
+    largest_im2col_shape: tuple | None
+
+
+@dataclass
+class ModelSummary:
+    """The result of :func:`summary`: every row (all depths) plus the totals. ``str()`` shows rows down to
+    ``depth``; ``explain`` adds the per-layer formulas."""
+
+    model: str
+    input_size: tuple
+    dtype: str
+    depth: int
+    explain: bool
+    rows: list[LayerRow]
+    totals: SummaryTotals
+
+    # -------------------------------------------------------------- serialisation
+    def to_dict(self) -> dict:
+        """Plain dict (lists instead of tuples), ready for ``json.dumps``."""
+        return _listify(asdict(self))
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """JSON text; :meth:`from_json` rebuilds an equal object."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelSummary:
+        """Rebuild from :meth:`to_dict` output (tuples restored)."""
+        if not isinstance(data, dict):
+            raise TypeError(f"ModelSummary.from_dict: expected a dict, got {type(data).__name__}")
+        missing = [f.name for f in fields(cls) if f.name not in data]
+        if missing:
+            raise ValueError(f"ModelSummary.from_dict: missing field(s) {missing}")
+        rows = [_build(LayerRow, row) for row in data["rows"]]
+        totals = _build(SummaryTotals, data["totals"])
+        return cls(model=data["model"], input_size=_tuplify(data["input_size"]), dtype=data["dtype"],
+                   depth=int(data["depth"]), explain=bool(data["explain"]), rows=rows, totals=totals)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSummary:
+        """Rebuild from :meth:`to_json` text."""
+        return cls.from_dict(json.loads(text))
+
+    # -------------------------------------------------------------- text
+    def format_table(self, depth: int | None = None, explain: bool | None = None) -> str:
+        """The table (rows down to ``depth``), the totals and, with ``explain``, the per-layer formulas."""
+        depth = self.depth if depth is None else depth
+        explain = self.explain if explain is None else explain
+        return _format(self, depth, explain)
+
+    def __str__(self) -> str:
+        return self.format_table()
+
+
+def _listify(obj):
+    if isinstance(obj, dict):
+        return {k: _listify(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_listify(v) for v in obj]
+    return obj
+
+
+def _tuplify(obj):
+    if isinstance(obj, (list, tuple)):
+        return tuple(_tuplify(v) for v in obj)
+    return obj
+
+
+def _build(cls, data: dict):
+    names = {f.name for f in fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}")
+    kwargs = {}
+    for key, value in data.items():
+        if key == "explain" and cls is LayerRow:
+            kwargs[key] = list(value)
+        else:
+            kwargs[key] = _tuplify(value) if isinstance(value, list) else value
+    return cls(**kwargs)
+
+
+# ----------------------------------------------------------------------------------------------- tracing
+def _tensors(obj) -> list[Tensor]:
+    """Every Tensor in a (nested) forward argument or output, in order."""
+    if isinstance(obj, Tensor):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [t for item in obj for t in _tensors(item)]
+    if isinstance(obj, dict):
+        return [t for item in obj.values() for t in _tensors(item)]
+    return []
+
+
+def _shape_of(tensors: list[Tensor]):
+    if not tensors:
+        return None
+    if len(tensors) == 1:
+        return tuple(int(n) for n in tensors[0].shape)
+    return tuple(tuple(int(n) for n in t.shape) for t in tensors)
+
+
+def _as_number(x):
+    """Keep integral jumps as ints (fractional ones appear after transposed convolutions)."""
+    return int(x) if float(x).is_integer() else float(x)
+
+
+def _max_state(states):
+    """Component-wise max over (rf, jump) states, each an ((rf_h, rf_w), (jump_h, jump_w)) pair."""
+    rf = tuple(max(s[0][i] for s in states) for i in range(2))
+    jump = tuple(max(s[1][i] for s in states) for i in range(2))
+    return rf, jump
+
+
+class _Frame:
+    __slots__ = ("module", "row", "in_state", "scope", "children", "macs")
+
+    def __init__(self, module, row, in_state):
+        self.module = module
+        self.row = row
+        self.in_state = in_state
+        self.scope = [in_state]  # states produced inside this call (and its input's)
+        self.children = 0
+        self.macs = 0
+
+
+def _adaptive_window(size: int, out: int | None) -> tuple[int, int]:
+    """(widest window, stride) of an adaptive pool from ``size`` to ``out`` (None keeps the size)."""
+    if out is None or out == size:
+        return 1, 1
+    widest = max(-(-(i + 1) * size // out) - (i * size // out) for i in range(out))
+    return widest, max(1, size // out)
+
+
+def _pair_or_none(value, what):
+    if isinstance(value, (tuple, list)):
+        return tuple(value)
+    return pair(value, what, "summary")
+
+
+class _Tracer:
+    """Hooks that fill the rows while the model runs."""
+
+    def __init__(self, model, explain: bool):
+        self.model = model
+        self.explain = explain
+        self.names = {id(m): name for name, m in model.named_modules()}
+        self.rows: list[LayerRow] = []
+        self.stack: list[_Frame] = []
+        self.states: dict[int, tuple] = {}  # id(tensor) -> (weakref, state)
+        self.root_children = 0
+
+    # -------------------------------------------------------------- tensor states
+    def _remember(self, tensor: Tensor, state) -> None:
+        key = id(tensor)
+        states = self.states
+
+        def forget(_ref, key=key):
+            entry = states.get(key)
+            if entry is not None and entry[0]() is None:
+                del states[key]
+
+        states[key] = (weakref.ref(tensor, forget), state)
+
+    def _lookup(self, tensor: Tensor):
+        entry = self.states.get(id(tensor))
+        if entry is not None and entry[0]() is tensor:
+            return entry[1]
+        return None
+
+    def _input_state(self, tensors):
+        known, unknown = [], False
+        for t in tensors:
+            state = self._lookup(t)
+            if state is None:
+                unknown = True
+            else:
+                known.append(state)
+        if unknown or not known:
+            if self.stack:
+                known.extend(self.stack[-1].scope)
+            else:
+                known.append(((1, 1), (1, 1)))
+        return _max_state(known)
+
+    # -------------------------------------------------------------- hooks
+    def pre_hook(self, module, args):
+        tensors = _tensors(args)
+        in_state = self._input_state(tensors)
+        depth = len(self.stack)
+        if self.stack:
+            parent = self.stack[-1]
+            parent.children += 1
+            index = parent.children
+        else:
+            index = 1
+        params = sum(p.data.size for p in module.parameters())
+        trainable = sum(p.data.size for p in module.parameters() if p.requires_grad)
+        row = LayerRow(name=self.names.get(id(module), "?"), type=type(module).__name__, depth=depth, index=index,
+                       is_leaf=not any(True for _ in module.children()), input_shape=_shape_of(tensors),
+                       output_shape=None, params=params, trainable_params=trainable, macs=0, output_bytes=0)
+        self.rows.append(row)
+        self.stack.append(_Frame(module, row, in_state))
+
+    def hook(self, module, args, output):
+        frame = self.stack.pop()
+        row = frame.row
+        outs = _tensors(output)
+        row.output_shape = _shape_of(outs)
+        in_tensors = _tensors(args)
+        if row.is_leaf:
+            row.output_bytes = sum(t.data.nbytes for t in outs)
+            out_state = self._leaf(module, row, in_tensors, outs, frame.in_state)
+            frame.macs = row.macs
+        else:
+            row.macs = frame.macs
+            known = [self._lookup(t) for t in outs]
+            if outs and all(s is not None for s in known):
+                out_state = _max_state(known)
+            else:
+                out_state = _max_state(frame.scope)
+        for t in outs:
+            self._remember(t, out_state)
+        if outs and all(t.ndim == 4 for t in outs):
+            row.receptive_field, row.jump = out_state
+        if self.stack:
+            parent = self.stack[-1]
+            parent.scope.append(out_state)
+            parent.macs += frame.macs
+
+    # -------------------------------------------------------------- leaves
+    def _leaf(self, module, row, ins, outs, state):
+        rf, jump = state
+        x = ins[0] if ins else None
+        y = outs[0] if outs else None
+        spatial = x is not None and x.ndim == 4 and y is not None and y.ndim == 4
+        if isinstance(module, nn.ConvTranspose2d) and spatial:
+            kh, kw = module.kernel_size
+            n, c_in, h_in, w_in = x.shape
+            row.macs = kh * kw * (module.out_channels // module.groups) * c_in * h_in * w_in * n
+            cols = (module.out_channels // module.groups * kh * kw, h_in * w_in, n)
+            row.im2col_shape = cols
+            row.im2col_bytes = cols[0] * cols[1] * cols[2] * y.data.itemsize
+            steps = [receptive_field_step(rf[i], jump[i] / module.stride[i], module.kernel_size[i], 1,
+                                          module.dilation[i]) for i in range(2)]
+            if self.explain:
+                row.explain = self._explain_transposed(module, x.shape[2:], y.shape[2:])
+        elif isinstance(module, nn.Conv2d) and spatial:
+            kh, kw = module.kernel_size
+            n, c_out, h_out, w_out = y.shape
+            row.macs = kh * kw * (module.in_channels // module.groups) * c_out * h_out * w_out * n
+            cols = (module.in_channels // module.groups * kh * kw, h_out * w_out, n)
+            row.im2col_shape = cols
+            row.im2col_bytes = cols[0] * cols[1] * cols[2] * x.data.itemsize
+            steps = [receptive_field_step(rf[i], jump[i], module.kernel_size[i], module.stride[i],
+                                          module.dilation[i]) for i in range(2)]
+            if self.explain:
+                row.explain = self._explain_conv(module, x.shape[2:], y.shape[2:])
+        elif isinstance(module, nn.Linear):
+            if y is not None:
+                leading = int(np.prod(y.shape[:-1], dtype=np.int64))
+                row.macs = module.in_features * module.out_features * leading
+            if self.explain:
+                bias = module.out_features if module.bias is not None else 0
+                row.explain = [f"params: {module.in_features}*{module.out_features} + {bias} = {row.params}"]
+            return state
+        elif isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) and spatial:
+            outs_hw = module.output_size
+            outs_hw = (outs_hw, outs_hw) if not isinstance(outs_hw, (tuple, list)) else tuple(outs_hw)
+            windows = [_adaptive_window(int(x.shape[2 + i]), outs_hw[i]) for i in range(2)]
+            steps = [receptive_field_step(rf[i], jump[i], windows[i][0], windows[i][1]) for i in range(2)]
+            if self.explain:
+                row.explain = [f"{axis}: adaptive {x.shape[2 + i]} -> {y.shape[2 + i]} (widest window "
+                               f"{windows[i][0]}, stride {windows[i][1]})" for i, axis in enumerate("HW")]
+                row.explain.append("params: 0")
+        elif spatial and hasattr(module, "kernel_size") and hasattr(module, "stride"):
+            kernel = _pair_or_none(module.kernel_size, "kernel_size")
+            stride = _pair_or_none(module.stride, "stride")
+            dilation = _pair_or_none(getattr(module, "dilation", 1), "dilation")
+            steps = [receptive_field_step(rf[i], jump[i], kernel[i], stride[i], dilation[i]) for i in range(2)]
+            if self.explain and isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+                row.explain = self._explain_pool(module, kernel, stride, dilation, x.shape[2:], y.shape[2:])
+        else:
+            if self.explain and isinstance(module, nn.BatchNorm2d):
+                affine = row.params
+                row.explain = [f"params: 2*{module.num_features} = {affine}" if affine else "params: 0"]
+            return state
+        return (tuple(s[0] for s in steps), tuple(_as_number(s[1]) for s in steps))
+
+    # -------------------------------------------------------------- explanations
+    @staticmethod
+    def _axes(lines_h: str, lines_w: str) -> list[str]:
+        if lines_h == lines_w:
+            return [f"H, W: {lines_h}"]
+        return [f"H: {lines_h}", f"W: {lines_w}"]
+
+    def _explain_conv(self, m, in_hw, out_hw) -> list[str]:
+        per_axis = []
+        for i in range(2):
+            k, s, d = m.kernel_size[i], m.stride[i], m.dilation[i]
+            if isinstance(m.padding, str):
+                before, after = (0, 0) if m.padding == "valid" else same_padding(k, d)
+                if before == after:
+                    text = output_size_formula(int(in_hw[i]), k, s, before, d)
+                else:
+                    text = (f"'same' padding ({before} before, {after} after) keeps the size: "
+                            f"{int(in_hw[i])} -> {int(out_hw[i])}")
+            else:
+                text = output_size_formula(int(in_hw[i]), k, s, m.padding[i], d)
+            per_axis.append(text)
+        kh, kw = m.kernel_size
+        bias = m.out_channels if m.bias is not None else 0
+        params = f"params: {kh}*{kw}*{m.in_channels // m.groups}*{m.out_channels} + {bias} = {kh * kw * (m.in_channels // m.groups) * m.out_channels + bias}"  # noqa: E501
+        return self._axes(*per_axis) + [params]
+
+    def _explain_transposed(self, m, in_hw, out_hw) -> list[str]:
+        per_axis = []
+        for i in range(2):
+            k, s, p, d, op = m.kernel_size[i], m.stride[i], m.padding[i], m.dilation[i], m.output_padding[i]
+            out = conv_transpose_output_size(int(in_hw[i]), k, s, p, op, d)
+            per_axis.append(f"({int(in_hw[i])} - 1)*{s} - 2*{p} + {d}*({k} - 1) + {op} + 1 = {out}")
+        kh, kw = m.kernel_size
+        bias = m.out_channels if m.bias is not None else 0
+        n = kh * kw * (m.out_channels // m.groups) * m.in_channels + bias
+        params = f"params: {kh}*{kw}*{m.out_channels // m.groups}*{m.in_channels} + {bias} = {n}"
+        return self._axes(*per_axis) + [params]
+
+    def _explain_pool(self, m, kernel, stride, dilation, in_hw, out_hw) -> list[str]:
+        padding = _pair_or_none(m.padding, "padding")
+        ceil = bool(getattr(m, "ceil_mode", False))
+        per_axis = []
+        for i in range(2):
+            text = output_size_formula(int(in_hw[i]), kernel[i], stride[i], padding[i], dilation[i], ceil)
+            expected = conv_output_size(int(in_hw[i]), kernel[i], stride[i], padding[i], dilation[i], ceil)
+            if expected != int(out_hw[i]):  # pragma: no cover - would mean the op and conv_arith disagree
+                text += f" (the layer produced {int(out_hw[i])})"
+            per_axis.append(text)
+        return self._axes(*per_axis) + ["params: 0"]
+
+
+# ----------------------------------------------------------------------------------------------- entry point
+def summary(model, input_size, depth: int = 3, dtype=np.float32, explain: bool = False) -> ModelSummary:
+    """Summarise ``model`` on a zero input of shape ``input_size`` (batch first, e.g. (1, 3, 224, 224)).
+
+    Runs one forward pass under ``no_grad`` in eval mode (each module's train/eval flag is restored after, so
+    BatchNorm running statistics are not touched) and returns a :class:`ModelSummary`; ``print()`` it for the
+    table. ``depth`` is how many nesting levels the table shows (the totals always include every layer);
+    ``explain=True`` records each conv/pool layer's output-size and parameter formulas.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"summary: expected a cnnkit.nn.Module, got {type(model).__name__}")
+    if isinstance(input_size, int) or not hasattr(input_size, "__len__") or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in input_size):
+        raise ValueError(f"summary: input_size must be a tuple of positive ints with the batch first, e.g. "
+                         f"(1, 3, 224, 224), got {input_size!r}")
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+        raise ValueError(f"summary: depth must be a non-negative int, got {depth!r}")
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError as err:
+        raise TypeError(f"summary: unknown dtype {dtype!r}") from err
+    if dtype.kind != "f":
+        raise TypeError(f"summary: dtype must be a floating-point type, got {dtype}")
+    input_size = tuple(int(n) for n in input_size)
+
+    tracer = _Tracer(model, explain)
+    handles = []
+    for _, module in model.named_modules():
+        handles.append(module.register_forward_pre_hook(tracer.pre_hook))
+        handles.append(module.register_forward_hook(tracer.hook))
+    modes = [(m, m.training) for m in model.modules()]
+    x = Tensor(np.zeros(input_size, dtype=dtype))
+    tracer._remember(x, ((1, 1), (1, 1)))
+    try:
+        model.eval()
+        with no_grad():
+            model(x)
+    except Exception as err:
+        raise RuntimeError(f"summary: the forward pass of {type(model).__name__} on a {dtype} input of shape "
+                           f"{input_size} failed: {err}") from err
+    finally:
+        for h in handles:
+            h.remove()
+        for m, mode in modes:
+            object.__setattr__(m, "training", mode)
+
+    rows = tracer.rows
+    params = list(model.parameters())
+    leaves = [r for r in rows if r.is_leaf]
+    im2col = max(leaves, key=lambda r: r.im2col_bytes, default=None)
+    if im2col is not None and im2col.im2col_bytes == 0:
+        im2col = None
+    total_macs = sum(r.macs for r in leaves)
+    totals = SummaryTotals(
+        total_params=sum(p.data.size for p in params),
+        trainable_params=sum(p.data.size for p in params if p.requires_grad),
+        non_trainable_params=sum(p.data.size for p in params if not p.requires_grad),
+        total_macs=total_macs,
+        total_flops=FLOPS_PER_MAC * total_macs,
+        param_bytes=sum(p.data.nbytes for p in params),
+        buffer_bytes=sum(b.data.nbytes for b in model.buffers()),
+        input_bytes=int(x.data.nbytes),
+        activation_bytes=sum(r.output_bytes for r in leaves),
+        largest_im2col_bytes=im2col.im2col_bytes if im2col else 0,
+        largest_im2col_layer=im2col.name if im2col else "",
+        largest_im2col_shape=im2col.im2col_shape if im2col else None,
+    )
+    return ModelSummary(model=type(model).__name__, input_size=input_size, dtype=str(dtype), depth=depth,
+                        explain=explain, rows=rows, totals=totals)
+
+
+# ----------------------------------------------------------------------------------------------- text
+def _si(n: float, unit: str = "") -> str:
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= factor:
+            return f"{n / factor:.2f} {prefix}{unit}"
+    return f"{n:.0f} {unit}".rstrip()
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2 ** 20:.2f} MiB"
+
+
+def _fmt_pair(value) -> str:
+    if value is None:
+        return "-"
+    a, b = value
+
+    def text(v) -> str:
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    return text(a) if a == b else f"{text(a)}x{text(b)}"
+
+
+def _fmt_shape(shape) -> str:
+    if shape is None:
+        return "-"
+    if shape and isinstance(shape[0], tuple):
+        return " ".join(_fmt_shape(s) for s in shape)
+    return "[" + ", ".join(str(n) for n in shape) + "]"
+
+
+def _format(s: ModelSummary, depth: int, explain: bool) -> str:
+    rows = [r for r in s.rows if r.depth <= depth]
+    header = ("Layer (type (name): depth-idx)", "Output shape", "Param #", "MACs", "RF", "Jump")
+    body = []
+    for r in rows:
+        indent = "" if r.depth == 0 else "  " * (r.depth - 1) + ("├─" if r.depth else "")
+        body.append((indent + r.label, _fmt_shape(r.output_shape), f"{r.params:,}" if r.params else "--",
+                     f"{r.macs:,}" if r.macs else "--", _fmt_pair(r.receptive_field), _fmt_pair(r.jump)))
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
+
+    def line(cells):
+        left = cells[0].ljust(widths[0])
+        return "  ".join([left, cells[1].ljust(widths[1])] + [c.rjust(w) for c, w in zip(cells[2:], widths[2:],
+                                                                                        strict=True)])
+
+    rule_len = sum(widths) + 2 * (len(widths) - 1)
+    out = [f"{s.model} summary: input {list(s.input_size)} {s.dtype}", "=" * rule_len, line(header), "=" * rule_len]
+    out += [line(b) for b in body]
+    t = s.totals
+    out += ["=" * rule_len,
+            f"Total params: {t.total_params:,}",
+            f"Trainable params: {t.trainable_params:,}",
+            f"Non-trainable params: {t.non_trainable_params:,}",
+            f"Total MACs: {t.total_macs:,} ({_si(t.total_macs)})",
+            f"Total FLOPs (2 x MACs): {t.total_flops:,} ({_si(t.total_flops)})",
+            "-" * rule_len,
+            f"Input size: {_mb(t.input_bytes)}",
+            f"Forward activation memory: {_mb(t.activation_bytes)}",
+            f"Parameter memory: {_mb(t.param_bytes)} (+ buffers {_mb(t.buffer_bytes)})"]
+    if t.largest_im2col_layer:
+        k, cols, n = t.largest_im2col_shape
+        out.append(f"Largest im2col buffer: {_mb(t.largest_im2col_bytes)} ({t.largest_im2col_layer}: "
+                   f"{k} x {cols} x {n} elements)")
+    else:
+        out.append("Largest im2col buffer: none (no convolutions)")
+    out += ["-" * rule_len, _CONVENTION]
+    if explain:
+        lines = [r for r in s.rows if r.explain]
+        if lines:
+            out += ["", "Formulas (output size per axis; conv params = kH*kW*(C_in/groups)*C_out + bias):"]
+            for r in lines:
+                out.append(f"{r.name or r.type} ({r.type}):")
+                out += [f"    {e}" for e in r.explain]
+    return "\n".join(out)
