@@ -223,6 +223,16 @@ def test_train_eval_propagate():
         net.train("yes")
 
 
+def test_train_goes_through_overridden_child_train():
+    class FrozenBN(nn.BatchNorm2d):
+        def train(self, mode=True):
+            return super().train(False)  # stays in eval mode
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 1), FrozenBN(2))
+    model.train()
+    assert model.training and model[0].training and not model[1].training
+
+
 def test_zero_grad_and_requires_grad():
     lin = nn.Linear(3, 2)
     lin(ck.randn(4, 3)).sum().backward()

@@ -381,8 +381,9 @@ class Module:
         """Set training mode on this module and all descendants; returns self."""
         if not isinstance(mode, bool):
             raise ValueError(f"{self._get_name()}.train: mode is expected to be a bool, got {mode!r}")
-        for module in self.modules():
-            object.__setattr__(module, "training", mode)
+        object.__setattr__(self, "training", mode)
+        for module in self.children():  # through each child's own train(), which subclasses may override
+            module.train(mode)
         return self
 
     def eval(self) -> Module:
