@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -289,7 +290,9 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except _bad_input_errors() as err:
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if os.environ.get("CNNKIT_DEBUG"):
+            raise
+        message = " ".join(line.strip() for line in str(err).strip().splitlines()) or type(err).__name__
         print(f"cnnkit: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -78,7 +78,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "callbacks": [cb.state_dict() for cb in self.callbacks.callbacks],
+            "callbacks": {key: cb.state_dict() for key, cb in self._keyed_callbacks().items()},
             "rng": ck_random.get_rng_state(),
             "epoch": self.epoch,
             "history": self.history.to_dict(),
@@ -93,12 +93,23 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        for cb, cb_state in zip(self.callbacks.callbacks, state.get("callbacks", []), strict=False):
-            cb.load_state_dict(cb_state)
+        saved = state.get("callbacks") or {}
+        for key, cb in self._keyed_callbacks().items():
+            if key in saved:
+                cb.load_state_dict(saved[key])
         if state.get("rng") is not None:
             ck_random.set_rng_state(state["rng"])
         self.epoch = int(state["epoch"])
         self.history = History.from_dict(state.get("history", {}))
+
+    def _keyed_callbacks(self) -> dict:
+        """Callbacks by class name (numbered when repeated), so saved states find their owner on resume."""
+        keyed, seen = {}, {}
+        for cb in self.callbacks.callbacks:
+            name = type(cb).__name__
+            seen[name] = seen.get(name, 0) + 1
+            keyed[name if seen[name] == 1 else f"{name}-{seen[name]}"] = cb
+        return keyed
 
     def save_checkpoint(self, path) -> Path:
         return save_checkpoint(path, self.state_dict())

@@ -1,0 +1,100 @@
+"""The `cnnkit` command: train/evaluate/predict on the bundled digits, and one-line errors with exit status 2."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnkit.cli import main
+from cnnkit.training import load_checkpoint, save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    code = main(["train", "--epochs", "2", "--out", str(out), "--no-progress", "--json", "--seed", "1"])
+    assert code == 0
+    return out
+
+
+def test_train_writes_the_run_folder(run_dir, capsys):
+    for name in ("last.ckpt", "best.ckpt", "history.json", "metrics.json", "curves.png", "confusion.png"):
+        assert (run_dir / name).is_file(), name
+    history = json.loads((run_dir / "history.json").read_text())["epochs"]
+    assert [e["epoch"] for e in history] == [1, 2]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert 0.5 < metrics["test_accuracy"] <= 1.0
+    assert np.array(metrics["confusion_matrix"]).sum() == 360
+    assert metrics["fit"]["verdict"] in ("good fit", "over-fit", "under-fit")
+    assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_reproduces_the_test_metrics(run_dir, capsys):
+    assert main(["evaluate", str(run_dir / "last.ckpt"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert report["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert report["epoch"] == 2
+
+
+def test_predict_top_k(run_dir, tmp_path, capsys):
+    from cnnkit.data import Digits
+
+    images, labels = Digits(train=False).arrays()
+    path = tmp_path / "digit.png"
+    Image.fromarray((images[0, 0] * 255).astype(np.uint8)).save(path)
+    assert main(["predict", str(run_dir / "last.ckpt"), str(path), "--top-k", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(result[0]["top"]) == 3
+    probs = [t["probability"] for t in result[0]["top"]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+
+
+def test_resume_continues_to_more_epochs(run_dir, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "resumed"
+    shutil.copytree(run_dir, copy)
+    assert main(["train", "--epochs", "3", "--out", str(copy), "--resume", "--no-progress", "--json",
+                 "--seed", "1"]) == 0
+    assert load_checkpoint(copy / "last.ckpt")["epoch"] == 3
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--dataset", "mnist", "--data-dir", "/nonexistent/folder"], "mnist"),
+    (["train", "--dataset", "mnist"], "--data-dir"),
+    (["train", "--epochs", "0"], "--epochs"),
+    (["evaluate", "/nonexistent.ckpt"], "no file"),
+    (["train", "--resume", "--out", "/nonexistent/run"], "no checkpoint"),
+])
+def test_bad_input_exits_2_with_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("cnnkit: error:") and message in err[0]
+
+
+def test_foreign_checkpoint_and_bad_image(run_dir, tmp_path, capsys):
+    foreign = save_checkpoint(tmp_path / "foreign.ckpt", {"epoch": 1, "model": {}})
+    assert main(["evaluate", str(foreign)]) == 2
+    assert "no training config" in capsys.readouterr().err
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    assert main(["predict", str(run_dir / "last.ckpt"), str(junk)]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    other = tmp_path / "other-model.ckpt"
+    state = load_checkpoint(run_dir / "last.ckpt")
+    state["model"] = {k + ".x": v for k, v in state["model"].items()}
+    save_checkpoint(other, state)
+    before = other.read_bytes()
+    assert main(["evaluate", str(other)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Missing key(s)" in err[0] and "Unexpected key(s)" in err[0]
+    assert other.read_bytes() == before
+
+
+def test_existing_run_is_not_overwritten(run_dir, capsys):
+    before = (run_dir / "last.ckpt").read_bytes()
+    assert main(["train", "--epochs", "1", "--out", str(run_dir), "--no-progress"]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (run_dir / "last.ckpt").read_bytes() == before
