@@ -203,14 +203,13 @@ def write_safetensors(path, state: Mapping[str, np.ndarray], metadata: Mapping[s
 # --------------------------------------------------------------------------------------------- other formats
 def _read_npz(path: Path) -> OrderedDict:
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if not hasattr(z, "files"):
-                raise ValueError(f"read_state_dict: {str(path)!r} holds a single array, not an .npz archive")
-            return OrderedDict((k, z[k]) for k in z.files)
+        archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
-        if isinstance(err, ValueError) and "single array" in str(err):
-            raise
         raise ValueError(f"read_state_dict: cannot read {str(path)!r} as an .npz archive: {err}") from err
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"read_state_dict: {str(path)!r} holds a single array, not an .npz archive of named arrays")
+    with archive:
+        return OrderedDict((k, archive[k]) for k in archive.files)
 
 
 def _read_torch(path: Path) -> OrderedDict:
@@ -250,7 +249,8 @@ def read_state_dict(path, format: str | None = None) -> OrderedDict:  # noqa: A0
 
 
 # --------------------------------------------------------------------------------------------- public API
-_DENSE_LEGACY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.(?:weight|bias|running_mean|running_var))$")
+_DENSE_LEGACY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
 
 
 def _adapt_keys(state: OrderedDict, own_keys: set[str]) -> OrderedDict:
