@@ -1,0 +1,198 @@
+"""Readers for the on-disk formats of the classic image sets: IDX (MNIST, Fashion-MNIST) and CIFAR pickles.
+
+IDX: 2 zero bytes, a dtype code (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64),
+the number of dimensions, one big-endian uint32 per dimension, then the values, big-endian, row-major. Files
+may be gzip-compressed (``.gz``).
+
+CIFAR "python version" batches are pickled dicts with ``data`` (N x 3072 uint8, channel-major 32x32 planes) and
+``labels``. They are read with a restricted unpickler that only builds NumPy arrays, lists, dicts and strings
+and refuses any other global (no code runs on load). That guards against a tampered file running code, but
+the files should still come from a trusted source: verify the archive checksum (``download=True`` does).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import pickle
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .dataset import DatasetError
+
+IDX_DTYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_IDX_CODES = {np.dtype(d).newbyteorder("="): code for code, d in IDX_DTYPES.items()}
+
+
+def _read_bytes(path: Path, owner: str) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{owner}: file not found: {path}") from None
+    except (OSError, EOFError, zlib.error) as err:
+        msg = f"{owner}: {path} is not a readable gzip file ({err}); replace it with a good copy"
+        raise DatasetError(msg) from None
+
+
+def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
+    """Array from the bytes of an IDX file (native byte order), with clear errors for a corrupt header or size."""
+    if len(raw) < 4:
+        raise DatasetError(f"read_idx: {name} is truncated: {len(raw)} bytes, shorter than the 4-byte IDX header")
+    if raw[0] != 0 or raw[1] != 0:
+        raise DatasetError(
+            f"read_idx: {name} is not an IDX file: magic number 0x{raw[:4].hex()} should start with two zero bytes"
+        )
+    code, ndim = raw[2], raw[3]
+    if code not in IDX_DTYPES:
+        known = ", ".join(f"0x{c:02X}" for c in IDX_DTYPES)
+        raise DatasetError(f"read_idx: {name} has unknown IDX dtype code 0x{code:02X} (expected one of {known})")
+    if ndim == 0:
+        raise DatasetError(f"read_idx: {name} declares 0 dimensions; expected at least 1")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DatasetError(
+            f"read_idx: {name} is truncated inside its header: {ndim} dimensions need {header} bytes, got {len(raw)}"
+        )
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = IDX_DTYPES[code]
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    got = len(raw) - header
+    if got < expected:
+        raise DatasetError(
+            f"read_idx: {name} is truncated: dims {dims} of {dtype.newbyteorder('=').name} need {expected} bytes "
+            f"of data, found {got}"
+        )
+    if got > expected:
+        raise DatasetError(
+            f"read_idx: {name} has {got - expected} unexpected trailing bytes after {expected} bytes of data "
+            f"(dims {dims}); the header does not match the file"
+        )
+    arr = np.frombuffer(raw, dtype=dtype, count=expected // dtype.itemsize, offset=header).reshape(dims)
+    return arr.astype(dtype.newbyteorder("="), copy=True)
+
+
+def read_idx(path) -> np.ndarray:
+    """Read an IDX file (raw or ``.gz``) into an array in native byte order."""
+    path = Path(path)
+    return parse_idx(_read_bytes(path, "read_idx"), name=str(path))
+
+
+def write_idx(path, array) -> None:
+    """Write ``array`` as an IDX file (gzip-compressed when the name ends in ``.gz``), atomically."""
+    arr = np.asarray(array)
+    key = arr.dtype.newbyteorder("=")
+    if key not in _IDX_CODES:
+        raise TypeError(f"write_idx: IDX cannot store {arr.dtype}; use uint8, int8, int16, int32, float32 or float64")
+    if not 1 <= arr.ndim <= 255:
+        raise ValueError(f"write_idx: IDX stores 1 to 255 dimensions, got {arr.ndim}")
+    code = _IDX_CODES[key]
+    body = bytes([0, 0, code, arr.ndim]) + np.asarray(arr.shape, dtype=">u4").tobytes()
+    body += np.ascontiguousarray(arr, dtype=IDX_DTYPES[code]).tobytes()
+    path = Path(path)
+    if path.suffix == ".gz":
+        body = gzip.compress(body, mtime=0)
+    atomic_write_bytes(path, body)
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to a temp file beside ``path``, fsync, then rename over ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only the globals needed to rebuild NumPy arrays."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load the global {module}.{name}")
+
+
+def load_pickle(path, owner: str = "load_pickle"):
+    """Unpickle a (Python 2 or 3) data pickle with the array-only unpickler; errors name the file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{owner}: file not found: {path}") from None
+    try:
+        return _ArrayOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
+    except Exception as err:  # a corrupt pickle can fail in many ways; all mean the same to the user
+        raise DatasetError(f"{owner}: {path} is not a readable CIFAR pickle ({type(err).__name__}: {err})") from None
+
+
+def _key(d: dict, name: str):
+    for k in (name, name.encode()):
+        if k in d:
+            return d[k]
+    return None
+
+
+def read_cifar_batch(path, label_key: str = "labels", num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """``(images uint8 (N, 3, 32, 32), labels int64 (N,))`` from a CIFAR python batch file."""
+    path = Path(path)
+    d = load_pickle(path, "read_cifar_batch")
+    if not isinstance(d, dict):
+        raise DatasetError(f"read_cifar_batch: {path} holds a {type(d).__name__}, expected a dict with data and labels")
+    data, labels = _key(d, "data"), _key(d, label_key)
+    if data is None or labels is None:
+        keys = sorted(k.decode() if isinstance(k, bytes) else str(k) for k in d)
+        raise DatasetError(f"read_cifar_batch: {path} lacks 'data' or '{label_key}' (keys: {keys})")
+    data = np.asarray(data)
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise DatasetError(
+            f"read_cifar_batch: {path}: expected data of shape (N, 3072) uint8, got {data.shape} {data.dtype}"
+        )
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or (labels.size and labels.dtype.kind not in "iu"):
+        raise DatasetError(f"read_cifar_batch: {path}: labels must be a list of ints, got shape {labels.shape}")
+    if len(labels) != len(data):
+        raise DatasetError(f"read_cifar_batch: {path}: {len(data)} images but {len(labels)} labels")
+    labels = labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise DatasetError(
+            f"read_cifar_batch: {path}: labels must lie in [0, {num_classes}), got {labels.min()}..{labels.max()}"
+        )
+    return data.reshape(-1, 3, 32, 32).copy(), labels
+
+
+def read_cifar_meta(path, key: str = "label_names") -> list[str]:
+    """Class names from a CIFAR ``batches.meta`` file."""
+    d = load_pickle(path, "read_cifar_meta")
+    names = _key(d, key) if isinstance(d, dict) else None
+    if names is None:
+        raise DatasetError(f"read_cifar_meta: {path} has no '{key}' entry")
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
