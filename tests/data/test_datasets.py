@@ -24,6 +24,7 @@ from cnnkit.data import (
     Shapes,
     Subset,
     TensorDataset,
+    TransformDataset,
     extract_archive,
     random_split,
     read_cifar_batch,
@@ -478,3 +479,18 @@ def test_subset_and_concat():
     assert isinstance(both, ConcatDataset) and len(both) == 13 and both[10][1] == 7 and both[9][1] == 9
     with pytest.raises(IndexError):
         both[13]
+
+
+def test_transform_dataset_wraps_items_and_subsets():
+    base = Digits()
+    train, _ = train_val_split(base, 0.25, seed=0)
+    wrapped = TransformDataset(train, transform=lambda x: x * 0 + 1, target_transform=lambda y: y + 10)
+    image, label = wrapped[0]
+    assert len(wrapped) == len(train) and image.max() == 1.0 and label == base[int(train.indices[0])][1] + 10
+    assert TransformDataset(base).classes == base.classes
+    x, y = next(iter(DataLoader(TransformDataset(train), batch_size=4)))
+    np.testing.assert_array_equal(y.data, base.targets[train.indices[:4]])
+    shapes = TransformDataset(Shapes(n=4, size=16, with_boxes=True), transform=lambda x: x[:1])
+    assert shapes[0][0].shape == (1, 16, 16) and len(shapes[0]) == 3
+    with pytest.raises(TypeError, match="callable"):
+        TransformDataset(base, transform=1)

@@ -12,6 +12,7 @@ from .dataset import (
     DatasetError,
     Subset,
     TensorDataset,
+    TransformDataset,
     random_split,
     train_val_split,
 )
@@ -26,6 +27,6 @@ from .vision import CIFAR10, MNIST, FashionMNIST
 __all__ = [
     "ArrayDataset", "CIFAR10", "ChecksumError", "ConcatDataset", "DataLoader", "Dataset", "DatasetError",
     "Digits", "DownloadError", "FashionMNIST", "ImageFolder", "MNIST", "Shapes", "Subset", "TensorDataset",
-    "check_integrity", "default_collate", "download_url", "extract_archive", "file_hash", "random_split",
-    "read_cifar_batch", "read_idx", "train_val_split", "transforms", "write_idx",
+    "TransformDataset", "check_integrity", "default_collate", "download_url", "extract_archive", "file_hash",
+    "random_split", "read_cifar_batch", "read_idx", "train_val_split", "transforms", "write_idx",
 ]  # fmt: skip

@@ -173,6 +173,46 @@ class Subset(Dataset):
         return None if getter is None else getter(self.indices[indices])
 
 
+class TransformDataset(Dataset):
+    """``dataset`` with ``transform`` applied to each item's image (its first field) and ``target_transform``
+    to its label (second field): e.g. augmentation for the training part of a :func:`random_split`."""
+
+    def __init__(self, dataset, transform=None, target_transform=None):
+        if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
+            raise TypeError(f"TransformDataset: dataset needs __getitem__ and __len__, got {type(dataset).__name__}")
+        _check_callable(transform, "TransformDataset", "transform")
+        _check_callable(target_transform, "TransformDataset", "target_transform")
+        self.dataset = dataset
+        self.transform = transform
+        self.target_transform = target_transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        item = self.dataset[check_index(index, len(self), "TransformDataset")]
+        if not isinstance(item, tuple):
+            return item if self.transform is None else self.transform(item)
+        fields = list(item)
+        if self.transform is not None:
+            fields[0] = self.transform(fields[0])
+        if self.target_transform is not None and len(fields) > 1:
+            fields[1] = self.target_transform(fields[1])
+        return tuple(fields)
+
+    def _get_batch(self, indices):
+        if self.transform is not None or self.target_transform is not None:
+            return None
+        getter = getattr(self.dataset, "_get_batch", None)
+        return None if getter is None else getter(indices)
+
+    def __getattr__(self, name):
+        inner = self.__dict__.get("dataset")
+        if inner is not None and name in ("classes", "class_to_idx", "targets"):  # what callers commonly read
+            return getattr(inner, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
 class ConcatDataset(Dataset):
     """The items of several datasets one after another."""
 
