@@ -211,22 +211,27 @@ def resize(img: np.ndarray, size) -> np.ndarray:
 
 
 def _bilinear_sample(img: np.ndarray, xs: np.ndarray, ys: np.ndarray, fill) -> np.ndarray:
-    """Sample ``img`` (C, H, W) at float pixel coordinates (xs, ys); outside neighbours count as ``fill``."""
+    """Sample ``img`` (C, H, W) at float pixel coordinates (xs, ys); outside neighbours count as ``fill``.
+
+    The image gets a border of ``fill`` (1 pixel before, 2 after) and coordinates are clamped into it, so a
+    point beyond the border reads pure fill and one near the edge blends image and fill.
+    """
     c, h, w = img.shape
     snap_x, snap_y = np.rint(xs), np.rint(ys)  # exact grid points stay exact (e.g. 90-degree turns)
-    xs = np.where(np.abs(xs - snap_x) < 1e-9, snap_x, xs)
-    ys = np.where(np.abs(ys - snap_y) < 1e-9, snap_y, ys)
-    x0, y0 = np.floor(xs).astype(np.int64), np.floor(ys).astype(np.int64)
+    xs = np.clip(np.where(np.abs(xs - snap_x) < 1e-9, snap_x, xs), -1.0, float(w))
+    ys = np.clip(np.where(np.abs(ys - snap_y) < 1e-9, snap_y, ys), -1.0, float(h))
+    x0, y0 = np.floor(xs), np.floor(ys)
     wx, wy = xs - x0, ys - y0
-    fill_c = _fill_values(fill, c, "affine")[:, None, None]
     src = _float_work(img)
-    out = np.zeros((c, *xs.shape), dtype=np.float64)
-    for dy, dx, weight in ((0, 0, (1 - wy) * (1 - wx)), (0, 1, (1 - wy) * wx), (1, 0, wy * (1 - wx)), (1, 1, wy * wx)):
-        yi, xi = y0 + dy, x0 + dx
-        inside = (yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)
-        vals = src[:, np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]
-        out += weight * np.where(inside, vals, fill_c)
-    return _restore(out, img)
+    padded = np.empty((c, h + 3, w + 3), dtype=src.dtype)
+    padded[...] = _fill_values(fill, c, "affine").astype(src.dtype)[:, None, None]
+    padded[:, 1 : h + 1, 1 : w + 1] = src
+    flat = padded.reshape(c, -1)
+    stride = w + 3
+    idx = (y0.astype(np.int64) + 1) * stride + (x0.astype(np.int64) + 1)
+    top = flat[:, idx] * (1 - wx) + flat[:, idx + 1] * wx
+    bottom = flat[:, idx + stride] * (1 - wx) + flat[:, idx + stride + 1] * wx
+    return _restore(top * (1 - wy) + bottom * wy, img)
 
 
 def _affine_matrix(angle: float, scale: float, shear: tuple[float, float]) -> np.ndarray:
@@ -251,16 +256,17 @@ def affine(img: np.ndarray, angle: float = 0.0, translate=(0.0, 0.0), scale: flo
     shear = (float(shear), 0.0) if isinstance(shear, numbers.Real) else tuple(float(s) for s in shear)
     if len(shear) != 2:
         raise ValueError(f"affine: shear must be a number or (x, y) degrees, got {shear!r}")
-    m = _affine_matrix(float(angle), float(scale), shear)
-    if abs(np.linalg.det(m)) < 1e-12:
+    (a, b), (c, d) = _affine_matrix(float(angle), float(scale), shear).tolist()
+    det = a * d - b * c
+    if abs(det) < 1e-12:
         raise ValueError(f"affine: the map (angle={angle}, scale={scale}, shear={shear}) is not invertible")
-    inv = np.linalg.inv(m)
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
     _, h, w = img.shape
     cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
-    dx, dy = xs - cx - float(translate[0]), ys - cy - float(translate[1])
-    src_x = inv[0, 0] * dx + inv[0, 1] * dy + cx
-    src_y = inv[1, 0] * dx + inv[1, 1] * dy + cy
+    dx = (np.arange(w, dtype=np.float64) - cx - float(translate[0]))[None, :]
+    dy = (np.arange(h, dtype=np.float64) - cy - float(translate[1]))[:, None]
+    src_x = ia * dx + ib * dy + cx
+    src_y = ic * dx + id_ * dy + cy
     return _bilinear_sample(img, src_x, src_y, fill)
 
 
