@@ -306,6 +306,17 @@ def test_image_folder_modes_and_resize(tmp_path):
     assert x.shape == (2, 3, 8, 8) and y.tolist() == [0, 1]
 
 
+def test_image_folder_16_bit_grayscale(tmp_path):
+    deep = (np.arange(20).reshape(4, 5) * 3000).astype(np.uint16)
+    (tmp_path / "a").mkdir()
+    Image.fromarray(deep).save(tmp_path / "a" / "deep.png")
+    x = ImageFolder(tmp_path, mode=None)[0][0]
+    assert x.shape == (1, 4, 5) and x.dtype == np.float32
+    np.testing.assert_allclose(x[0], deep / 65535, rtol=1e-6)
+    rgb = ImageFolder(tmp_path, size=(8, 10))[0][0]
+    assert rgb.shape == (3, 8, 10) and 0 <= rgb.min() and rgb.max() <= 1
+
+
 def test_image_folder_mismatched_sizes_fail_at_collate(tmp_path):
     _write_png(tmp_path / "a" / "1.png", size=(6, 5))
     _write_png(tmp_path / "b" / "2.png", size=(7, 5))

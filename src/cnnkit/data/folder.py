@@ -14,27 +14,31 @@ IMG_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 def _open_image(path: Path, mode: str | None, size: tuple[int, int] | None) -> np.ndarray:
-    """float32 CHW in [0, 1]. ``mode`` None keeps grayscale files as 1 channel, everything else becomes RGB."""
+    """float32 CHW in [0, 1]. ``mode`` None keeps grayscale files as 1 channel, everything else becomes RGB.
+
+    16-bit grayscale files keep their precision (values / 65535).
+    """
     from PIL import Image
 
+    bilinear = getattr(Image, "Resampling", Image).BILINEAR
     with Image.open(path) as im:
         im.load()
-        target = mode
-        if target is None:
-            target = "L" if im.mode in ("1", "L", "LA", "I", "I;16", "F") else "RGB"
-        if im.mode in ("I", "I;16", "F") and target == "L":
-            arr = np.asarray(im, dtype=np.float32)
-            scale = 65535.0 if arr.max(initial=0) > 255 else 255.0
-            im = Image.fromarray(np.clip(arr / scale * 255.0, 0, 255).astype(np.uint8), "L")
-        elif im.mode != target:
+        gray = im.mode in ("1", "L", "LA", "I", "F") or im.mode.startswith("I;16")
+        target = mode if mode is not None else ("L" if gray else "RGB")
+        if im.mode == "I" or im.mode.startswith("I;16"):  # high bit depth: go through float32
+            fim = im.convert("F")
+            if size is not None and fim.size != (size[1], size[0]):
+                fim = fim.resize((size[1], size[0]), bilinear)
+            arr = np.asarray(fim, dtype=np.float32)
+            scale = 65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+            arr = np.clip(arr / np.float32(scale), 0.0, 1.0)[None]
+            return np.repeat(arr, 3, axis=0) if target == "RGB" else arr
+        if im.mode != target:
             im = im.convert(target)
         if size is not None and im.size != (size[1], size[0]):
-            im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            im = im.resize((size[1], size[0]), bilinear)
         arr = np.asarray(im, dtype=np.uint8)
-    if arr.ndim == 2:
-        arr = arr[None, :, :]
-    else:
-        arr = arr.transpose(2, 0, 1)
+    arr = arr[None, :, :] if arr.ndim == 2 else arr.transpose(2, 0, 1)
     return arr.astype(np.float32) / np.float32(255)
 
 
