@@ -203,7 +203,11 @@ def test_breaking_the_loop_stops_the_prefetch_thread():
 
 def test_prefetch_full_epochs_and_empty_loader():
     ds = ordered(9)
-    assert labels_of(DataLoader(ds, batch_size=4, prefetch=1)) == [[0, 1, 2, 3], [4, 5, 6, 7], [8]]
+    before = len(_prefetch_threads())
+    loader = DataLoader(ds, batch_size=4, prefetch=1)
+    it = iter(loader)
+    assert [y.tolist() for _, y in it] == [[0, 1, 2, 3], [4, 5, 6, 7], [8]]
+    assert len(_prefetch_threads()) == before  # joined as soon as the last batch was handed out
     assert labels_of(DataLoader(ds, batch_size=10, drop_last=True, prefetch=2)) == []
 
 

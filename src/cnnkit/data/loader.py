@@ -145,9 +145,10 @@ class _LoaderIterator:
             number, idx = self._batches[self._pos]
             batch = self._fetch(number, idx)
         self._pos += 1
-        if self._pos == len(self._batches):
-            self._done = True
-        self._loader._batch_served(self._token, self._done)
+        last = self._pos == len(self._batches)
+        if last:
+            self.close()  # the thread has nothing left to build: let it finish now
+        self._loader._batch_served(self._token, last)
         return batch
 
     def close(self) -> None:
