@@ -14,8 +14,9 @@ Along one axis (input size ``n_in``, output size ``n_out``), output position i r
                     (n_out == n_in copies); arithmetic in the input's dtype
 
 Resampling is separable: along W, then along H. The backward pass scatters each output gradient back with the
-same indices and weights; the source indices never decrease with i, so the scatter is a segmented sum
-(``np.add.reduceat``) rather than an unordered ``np.add.at``. The ``*_reference`` functions are plain loops.
+same indices and weights; the source indices never decrease with i, so each input pixel collects a contiguous
+run of outputs and the scatter is a few gathers (one per position in the longest run) rather than an unordered
+``np.add.at``. The ``*_reference`` functions are plain loops.
 """
 
 from __future__ import annotations
@@ -77,22 +78,64 @@ def linear_source_index(n_in: int, n_out: int, align_corners: bool, scale_factor
 # ------------------------------------------------------------------------------ gather / scatter along an axis
 
 
-def _scatter_sum(values: np.ndarray, index: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """out[k] = sum of values[j] over j with index[j] == k, along ``axis`` (zero where nothing lands)."""
+def _scatter_sum(values: np.ndarray, index: np.ndarray, size: int, axis: int, weights=None,
+                 index2=None, weights2=None) -> np.ndarray:
+    """Transpose of a resampling along ``axis``: out[k] = sum over j of w(k, j) * values[j], where output j read
+    input ``index[j]`` with weight ``weights[j]`` (1 when None) and, if given, ``index2[j]`` with ``weights2[j]``.
+
+    Both index arrays are non-decreasing in j (the rules above guarantee it), so each target k collects a
+    contiguous run j = lo[k] .. lo[k] + width[k] - 1; the runs are summed one offset at a time, each offset being
+    one gather of whole slices, so the work is (longest run) passes over the result."""
+    n = values.shape[axis]
+    j = np.arange(n)
+    targets, sources = (index, j) if index2 is None else (np.concatenate([index, index2]), np.concatenate([j, j]))
+    if np.any(np.diff(index) < 0) or (index2 is not None and np.any(np.diff(index2) < 0)):
+        return _scatter_unordered(values, size, axis, ((index, weights), (index2, weights2)))
+    lo = np.full(size, n, dtype=np.int64)
+    hi = np.zeros(size, dtype=np.int64)
+    np.minimum.at(lo, targets, sources)
+    np.maximum.at(hi, targets, sources + 1)
+    width = np.maximum(hi - lo, 0)
+    band = None
+    if weights is not None:  # band[k, a]: weight of values[lo[k] + a] in out[k] (repeated pairs add up)
+        w = weights if index2 is None else np.concatenate([weights, weights2])
+        band = np.zeros((size, max(int(width.max()), 1)), dtype=values.dtype)
+        np.add.at(band, (targets, sources - lo[targets]), w)
+    shape = [1] * values.ndim
+    shape[axis] = size
+    out = None
+    for a in range(int(width.max())):
+        valid = a < width
+        term = np.take(values, np.where(valid, lo + a, 0), axis=axis)
+        if band is not None:
+            with np.errstate(invalid="ignore"):  # 0 * inf is NaN here exactly as in PyTorch's backward
+                term *= band[:, a].reshape(shape)
+        if not valid.all():  # zero, not multiply by 0: an inf elsewhere must not leak in as NaN
+            sel = [slice(None)] * values.ndim
+            sel[axis] = ~valid
+            term[tuple(sel)] = 0
+        if out is None:
+            out = term
+        else:
+            out += term
+    if out is None:
+        shape = list(values.shape)
+        shape[axis] = size
+        out = np.zeros(shape, dtype=values.dtype)
+    return out
+
+
+def _scatter_unordered(values, size, axis, pairs):
+    """``_scatter_sum`` for indices in any order (np.add.at; not reached by the index rules above)."""
     shape = list(values.shape)
     shape[axis] = size
-    if index.size and np.all(index[1:] >= index[:-1]):  # non-decreasing: segment sums
-        targets, starts = np.unique(index, return_index=True)
-        summed = np.add.reduceat(values, starts, axis=axis)
-        if targets.size == size:
-            return summed
-        out = np.zeros(shape, dtype=values.dtype)
-        sel = [slice(None)] * values.ndim
-        sel[axis] = targets
-        out[tuple(sel)] = summed
-        return out
-    out = np.zeros(shape, dtype=values.dtype)  # general order (not reached by the index rules above)
-    np.add.at(np.moveaxis(out, axis, 0), index, np.moveaxis(values, axis, 0))
+    out = np.zeros(shape, dtype=values.dtype)
+    w_shape = [1] * values.ndim
+    w_shape[axis] = values.shape[axis]
+    for index, weights in pairs:
+        if index is not None:
+            v = values if weights is None else values * weights.reshape(w_shape)
+            np.add.at(np.moveaxis(out, axis, 0), index, np.moveaxis(v, axis, 0))
     return out
 
 
@@ -117,7 +160,7 @@ def upsample_nearest2d_backward(grad_out: np.ndarray, input_shape, scale_factors
     h, w = input_shape[2:]
     ih = nearest_source_index(h, grad_out.shape[2], scale_factors[0], exact)
     iw = nearest_source_index(w, grad_out.shape[3], scale_factors[1], exact)
-    return _scatter_sum(_scatter_sum(grad_out, iw, w, 3), ih, h, 2)
+    return _scatter_sum(_scatter_sum(grad_out, ih, h, 2), iw, w, 3)
 
 
 # ------------------------------------------------------------------------------ bilinear
@@ -144,10 +187,8 @@ def upsample_bilinear2d_backward(grad_out: np.ndarray, input_shape, align_corner
     dtype = grad_out.dtype
     h0, h1, hl0, hl1 = linear_source_index(h, grad_out.shape[2], align_corners, scale_factors[0], dtype)
     w0, w1, wl0, wl1 = linear_source_index(w, grad_out.shape[3], align_corners, scale_factors[1], dtype)
-    rows = _scatter_sum(grad_out * _weights(hl0, 2), h0, h, 2)
-    rows += _scatter_sum(grad_out * _weights(hl1, 2), h1, h, 2)
-    grad = _scatter_sum(rows * wl0, w0, w, 3)
-    grad += _scatter_sum(rows * wl1, w1, w, 3)
+    rows = _scatter_sum(grad_out, h0, h, 2, hl0, h1, hl1)
+    grad = _scatter_sum(rows, w0, w, 3, wl0, w1, wl1)
     return grad
 
 
