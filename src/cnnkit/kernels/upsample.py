@@ -7,6 +7,9 @@ Along one axis (input size ``n_in``, output size ``n_out``), output position i r
     nearest:        min(floor(i * scale), n_in - 1)   in float32 arithmetic; n_out == n_in copies and
                     n_out == 2*n_in reads i // 2, whatever the scale
     nearest-exact:  min(floor((i + 0.5) * scale), n_in - 1)
+                    (both nearest rules use float32 for every dtype, the rule PyTorch's backward uses; its float64
+                    forward sometimes works in double and may then pick the neighbouring pixel where i*scale lies
+                    within float32 rounding of an integer. One rule here keeps forward and backward adjoint.)
     bilinear:       src = i * (n_in - 1) / (n_out - 1)                 (align_corners; 0 when n_out == 1)
                     src = max(scale * (i + 0.5) - 0.5, 0)              (otherwise)
                     i0 = min(floor(src), n_in - 1), i1 = i0 + (i0 < n_in - 1),
