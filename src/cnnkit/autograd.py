@@ -282,6 +282,7 @@ class Function:
 
     needs_input_grad: tuple[bool, ...] = ()
     differentiable = True
+    extras: tuple = ()
 
     def forward(self, *args, **attrs):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -291,6 +292,17 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **attrs) -> Tensor:
+        return cls._run(inputs, attrs)[0]
+
+    @classmethod
+    def apply_with_extras(cls, *inputs, **attrs) -> tuple:
+        """Like ``apply``, plus the non-differentiable arrays forward left in ``self.extras`` (e.g. max-pool
+        indices), as Tensors: ``(output, *extras)``."""
+        result, node = cls._run(inputs, attrs)
+        return (result, *(Tensor._wrap(a) for a in node.extras))
+
+    @classmethod
+    def _run(cls, inputs, attrs) -> tuple[Tensor, Function]:
         node = cls()
         arrays = [t.data if isinstance(t, Tensor) else t for t in inputs]
         record = _grad_enabled and cls.differentiable and any(
@@ -304,7 +316,7 @@ class Function:
             node.attrs = attrs
             node.output = weakref.ref(result)
             result.grad_fn = node
-        return result
+        return result, node
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"

@@ -11,8 +11,6 @@ Every op accepts a batched (N, C, H, W) or an unbatched (C, H, W) input, as PyTo
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from ..autograd import Function, Tensor
@@ -20,16 +18,6 @@ from ..kernels import pool as _k
 from ..kernels.conv_arith import pair
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d"]
-
-# A Function returns one array; with return_indices its forward leaves the indices here for the public
-# function to pick up right after ``apply`` (per thread, and cleared at once, so nothing is kept alive).
-_indices_handoff = threading.local()
-
-
-def _take_indices() -> Tensor:
-    indices = _indices_handoff.__dict__.pop("indices")
-    return Tensor._wrap(indices)
-
 
 def _as_batch(x: np.ndarray) -> np.ndarray:
     return x[None] if x.ndim == 3 else x
@@ -50,7 +38,7 @@ class MaxPool2d(Function):
             self.shape, self.unbatched, self.indices = x4.shape, x.ndim == 3, idx
             self.empty = _k.max_pool2d_empty_windows(*x4.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
         if return_indices:
-            _indices_handoff.indices = idx[0] if x.ndim == 3 else idx
+            self.extras = (idx[0] if x.ndim == 3 else idx,)
         return out[0] if x.ndim == 3 else out
 
     def backward(self, g):
@@ -99,7 +87,7 @@ class AdaptiveMaxPool2d(Function):
         if self.needs_input_grad:
             self.indices = idx
         if return_indices:
-            _indices_handoff.indices = idx[0] if self.unbatched else idx
+            self.extras = (idx[0] if self.unbatched else idx,)
         return out[0] if self.unbatched else out
 
     def backward(self, g):
@@ -175,9 +163,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     op = "max_pool2d"
     _check_input(op, input)
     k, s, p, d = _window_args(op, input, kernel_size, stride, padding, dilation, ceil_mode)
-    out = MaxPool2d.apply(input, kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=bool(ceil_mode),
-                          return_indices=bool(return_indices))
-    return (out, _take_indices()) if return_indices else out
+    apply = MaxPool2d.apply_with_extras if return_indices else MaxPool2d.apply
+    return apply(input, kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=bool(ceil_mode),
+                 return_indices=bool(return_indices))
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,  # noqa: A002
@@ -208,6 +196,5 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):  # noqa: A002
     """Max over bins [floor(i*H/out), ceil((i+1)*H/out)); with ``return_indices`` also the int64 flat indices."""
     op = "adaptive_max_pool2d"
     _check_input(op, input)
-    out = AdaptiveMaxPool2d.apply(input, output_size=_output_size(op, input, output_size),
-                                  return_indices=bool(return_indices))
-    return (out, _take_indices()) if return_indices else out
+    apply = AdaptiveMaxPool2d.apply_with_extras if return_indices else AdaptiveMaxPool2d.apply
+    return apply(input, output_size=_output_size(op, input, output_size), return_indices=bool(return_indices))

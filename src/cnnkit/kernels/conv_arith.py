@@ -41,7 +41,7 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, 
     the left padding (PyTorch's rule), so a window lying wholly in the right padding is dropped.
     """
     span = size + 2 * padding - dilation * (kernel - 1) - 1
-    if not ceil_mode or span < 0:
+    if not ceil_mode:
         return span // stride + 1  # may be <= 0: callers turn that into a clear error
     out = -(-span // stride) + 1
     if (out - 1) * stride >= size + padding:
