@@ -45,11 +45,26 @@ def test_bad_arguments_exit_2(capsys):
     assert summary_main(["resnet18", "--input", "3xx"]) == 2
     assert summary_main(["resnet18", "--batch", "0"]) == 2
     assert summary_main([]) == 2
+    assert "model name is required" in capsys.readouterr().err
     assert summary_main(["conv_autoencoder", "--num-classes", "3"]) == 2
     assert summary_main(["--help"]) == 0
     assert "usage: cnnkit summary" in capsys.readouterr().out
 
 
 def test_input_that_does_not_fit_is_a_clean_error(capsys):
-    assert summary_main(["lenet5", "--input", "3x28x28"]) == 1
+    assert summary_main(["lenet5", "--input", "1x32x32"]) == 1
     assert "forward pass of LeNet5" in capsys.readouterr().err
+
+
+def test_other_channel_counts_and_sizes(capsys):
+    assert summary_main(["lenet5", "--input", "3x28x28", "--json"]) == 0
+    result = ModelSummary.from_json(capsys.readouterr().out)
+    assert result.rows[1].input_shape == (1, 3, 28, 28)
+    assert summary_main(["small_cnn", "--input", "1x16x16"]) == 0
+    assert "input [1, 1, 16, 16]" in capsys.readouterr().out
+
+
+def test_list(capsys):
+    assert summary_main(["--list"]) == 0
+    out = capsys.readouterr().out
+    assert "resnet50" in out and "3x224x224" in out and "small_cnn" in out

@@ -256,7 +256,7 @@ def test_forward_backward_step(built):
         assert out.shape == (2, c, h, w)
         loss = ((out - x) ** 2).mean()
     else:
-        assert out.shape == (2, 10 if name in CIFAR_PAPER or name == "lenet5" else 1000)
+        assert out.shape == (2, 10 if name in CIFAR_PAPER or name in ("lenet5", "small_cnn") else 1000)
         loss = ck.functional.cross_entropy(out, ck.tensor(np.array([1, 3])))
     assert np.isfinite(float(loss.item()))
     loss.backward()

@@ -46,7 +46,8 @@ def build_parser(prog: str = "cnnkit summary") -> argparse.ArgumentParser:
         prog=prog,
         description="Layer-by-layer summary of a model from the zoo: output shapes, parameters, MACs "
                     "(FLOPs = 2 x MACs), receptive field and memory, from one forward pass on zeros.")
-    parser.add_argument("model", help="model name (see the list printed for an unknown name)")
+    parser.add_argument("model", nargs="?", help="model name (see --list)")
+    parser.add_argument("--list", action="store_true", help="list the model names with their natural input size")
     parser.add_argument("--input", type=parse_input_size, default=None, metavar="CxHxW",
                         help="input size without the batch, e.g. 3x224x224 (default: the model's natural size)")
     parser.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
@@ -69,6 +70,14 @@ def summary_main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help (0) and on errors (2)
         return int(exc.code or 0)
+    if args.list:
+        for known in models.list_models():
+            size = "x".join(str(n) for n in models.model_input_size(known))
+            print(f"{known:18s} {size:10s} {models.model_description(known)}")
+        return 0
+    if args.model is None:
+        print("cnnkit summary: a model name is required (see `cnnkit summary --list`)", file=sys.stderr)
+        return 2
     name = args.model.lower()
     if name not in models.list_models():
         print(f"cnnkit summary: unknown model {args.model!r}. Known models: {', '.join(models.list_models())}",
@@ -80,8 +89,17 @@ def summary_main(argv: list[str] | None = None) -> int:
             print("cnnkit summary: conv_autoencoder has no classes; drop --num-classes", file=sys.stderr)
             return 2
         kwargs["num_classes"] = args.num_classes
-    input_size = args.input or models.model_input_size(name)
-    model = models.get_model(name, **kwargs)
+    natural = models.model_input_size(name)
+    input_size = args.input or natural
+    if len(input_size) == 3 and input_size[0] != natural[0]:
+        kwargs["in_channels"] = input_size[0]
+    if name == "small_cnn" and len(input_size) == 3:
+        kwargs["input_size"] = input_size[1]
+    try:
+        model = models.get_model(name, **kwargs)
+    except (TypeError, ValueError) as err:
+        print(f"cnnkit summary: cannot build {name} for input {list(input_size)}: {err}", file=sys.stderr)
+        return 2
     try:
         result = summary(model, (args.batch, *input_size), depth=args.depth, dtype=args.dtype,
                          explain=args.explain)

@@ -41,6 +41,7 @@ from .resnet import (
     resnet110,
     resnet152,
 )
+from .small import SmallCNN, small_cnn
 from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
 
 
@@ -64,6 +65,7 @@ _REGISTRY: dict[str, ModelInfo] = {
                                   "AlexNet as in the 2012 paper (LRN, two groups)"),
     "googlenet": ModelInfo(googlenet, _IMAGENET, "GoogLeNet / Inception v1, torchvision's variant"),
     "conv_autoencoder": ModelInfo(conv_autoencoder, _MNIST, "convolutional autoencoder (no classes)"),
+    "small_cnn": ModelInfo(small_cnn, (1, 8, 8), "small CNN for 8x8 digits (input_size= sets H = W)"),
 }
 for _name, _fn in [("vgg11", vgg11), ("vgg11_bn", vgg11_bn), ("vgg13", vgg13), ("vgg13_bn", vgg13_bn),
                    ("vgg16", vgg16), ("vgg16_bn", vgg16_bn), ("vgg19", vgg19), ("vgg19_bn", vgg19_bn)]:
@@ -117,7 +119,7 @@ __all__ = [
     "ModelInfo", "get_model", "list_models", "model_input_size", "model_description",
     "LeNet5", "AlexNet", "VGG", "GoogLeNet", "GoogLeNetOutputs", "BasicConv2d", "Inception", "NaiveInception",
     "InceptionAux", "ResNet", "BasicBlock", "Bottleneck", "PreActResNet", "PreActBasicBlock", "PreActBottleneck",
-    "CifarResNet", "PadShortcut", "DenseNet", "ConvAutoencoder",
+    "CifarResNet", "PadShortcut", "DenseNet", "ConvAutoencoder", "SmallCNN", "small_cnn",
     "lenet5", "alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
     "googlenet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
     "preact_resnet18", "preact_resnet34", "preact_resnet50", "preact_resnet101", "preact_resnet152",
