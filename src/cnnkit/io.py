@@ -12,17 +12,16 @@ target, so a crash never leaves a truncated file under the final name.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import tempfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write
 from .autograd import Tensor
 
 __all__ = ["load_state_dict", "save_state_dict", "read_state_dict", "read_safetensors", "write_safetensors"]
@@ -41,29 +40,6 @@ _MAX_HEADER = 100 * 2 ** 20  # the reference implementation's limit
 
 
 # --------------------------------------------------------------------------------------------- helpers
-@contextlib.contextmanager
-def _atomic_open(path: Path):
-    """Binary file handle whose content appears at ``path`` only once fully written and synced."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable where folders can be opened
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def _to_array(key: str, value) -> np.ndarray:
     """The NumPy array behind a state-dict value (cnnkit Tensor, ndarray, or a torch tensor)."""
     if isinstance(value, Tensor):
@@ -192,7 +168,7 @@ def write_safetensors(path, state: Mapping[str, np.ndarray], metadata: Mapping[s
         arrays.append(arr)
     raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
     raw += b" " * (-len(raw) % 8)  # pad so the buffer starts 8-byte aligned
-    with _atomic_open(path) as f:
+    with atomic_write(path) as f:
         f.write(len(raw).to_bytes(8, "little"))
         f.write(raw)
         for arr in arrays:
@@ -301,6 +277,6 @@ def save_state_dict(model_or_state, path, format: str | None = None,  # noqa: A0
     else:
         if metadata:
             raise ValueError("save_state_dict: metadata is only stored in .safetensors files")
-        with _atomic_open(path) as f:
+        with atomic_write(path) as f:
             np.savez(f, **state)
     return path
