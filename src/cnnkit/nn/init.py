@@ -35,8 +35,18 @@ def _array(tensor, fn: str) -> np.ndarray:
 
 def _fill(tensor, values, fn: str):
     arr = _array(tensor, fn)
-    arr[...] = values
+    if values is not arr:
+        arr[...] = values
     return tensor
+
+
+def _sample_into(arr: np.ndarray, draw) -> np.ndarray:
+    """Draw standard samples straight into ``arr`` when the generator can (float32/float64, C-contiguous), so a
+    100M-parameter layer needs no float64 temporary; otherwise return a new float64 array of samples."""
+    if arr.dtype in (np.float32, np.float64) and arr.flags.c_contiguous and arr.flags.writeable:
+        draw(dtype=arr.dtype, out=arr)
+        return arr
+    return draw(arr.shape)
 
 
 def _rng(generator) -> np.random.Generator:
@@ -87,13 +97,19 @@ def _fan(tensor, mode: str) -> int:
 def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
     """Fill with samples from U(a, b)."""
     arr = _array(tensor, "uniform_")
-    return _fill(tensor, _rng(generator).uniform(a, b, arr.shape), "uniform_")
+    values = _sample_into(arr, _rng(generator).random)
+    values *= values.dtype.type(b - a)
+    values += values.dtype.type(a)
+    return _fill(tensor, values, "uniform_")
 
 
 def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
     """Fill with samples from N(mean, std^2)."""
     arr = _array(tensor, "normal_")
-    return _fill(tensor, _rng(generator).normal(mean, std, arr.shape), "normal_")
+    values = _sample_into(arr, _rng(generator).standard_normal)
+    values *= values.dtype.type(std)
+    values += values.dtype.type(mean)
+    return _fill(tensor, values, "normal_")
 
 
 def constant_(tensor, val: float):
