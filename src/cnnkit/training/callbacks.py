@@ -218,7 +218,7 @@ def format_epoch_line(logs: dict, epochs: int, seconds: float) -> str:
     """``Epoch 3/10 - 1.2s - loss: 0.1234 - accuracy: 0.9712 - val_loss: ... - lr: 0.001``."""
     parts = [f"Epoch {logs['epoch']}/{epochs}", f"{seconds:.1f}s"]
     for key, value in logs.items():
-        if key == "epoch" or not isinstance(value, (int, float)):
+        if key in ("epoch", "time") or not isinstance(value, (int, float)):
             continue
         parts.append(f"{key}: {value:.4g}" if key == "lr" else f"{key}: {value:.4f}")
     return " - ".join(parts)

@@ -54,8 +54,8 @@ class History:
 def diagnose(history: History, gap_threshold: float = 0.05, low_accuracy: float = 0.9) -> dict:
     """Say whether a run looks over-fit, under-fit or well fit, from the final train/validation numbers.
 
-    over-fit: validation loss has risen clearly above its best while training loss kept falling, or the train
-    accuracy exceeds the validation accuracy by more than ``gap_threshold``; under-fit: training accuracy itself
+    over-fit: validation loss has risen clearly above its best (by > 25% and > 0.02), or the train accuracy
+    exceeds the validation accuracy by more than ``gap_threshold``; under-fit: training accuracy itself
     is below ``low_accuracy`` (the model cannot even fit the training data); otherwise a good fit.
     """
     if not history.epochs:
@@ -67,7 +67,8 @@ def diagnose(history: History, gap_threshold: float = 0.05, low_accuracy: float 
               "train_loss": last.get("loss"), "val_loss": last.get("val_loss")}
     gap = None if train_acc is None or val_acc is None else train_acc - val_acc
     result["gap"] = gap
-    rising = bool(val_losses) and len(val_losses) >= 3 and val_losses[-1] > 1.1 * min(val_losses) + 1e-3
+    best = min(val_losses) if val_losses else math.nan
+    rising = len(val_losses) >= 3 and val_losses[-1] > 1.25 * best and val_losses[-1] - best > 0.02
     if train_acc is not None and train_acc < low_accuracy:
         verdict = "under-fit"
         message = (f"under-fit: training accuracy is only {train_acc:.1%}; a bigger model, more epochs or a higher "
