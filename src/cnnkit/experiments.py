@@ -122,10 +122,11 @@ def run_overfitting(out: Path, epochs: int = 30, seed: int = 0, n_train: int = 1
                     out / "overfitting.png",
                     title=f"Train vs validation loss, {n_train} training digits: the gap is over-fitting")
     gaps = {name: r["accuracy"][-1] - r["val_accuracy"][-1] for name, r in runs.items()}
+    summary = ", ".join(f"{name}: val loss {r['val_loss'][-1]:.3f}, val acc {r['val_accuracy'][-1]:.1%}, "
+                        f"gap {gaps[name]:+.1%}" for name, r in runs.items())
     return {"experiment": "overfitting", "epochs": epochs, "seed": seed, "n_train": n_train, "runs": runs,
             "final_gap": gaps, "files": ["overfitting.png", "overfitting.json"],
-            "message": "overfitting: final train-validation accuracy gap " +
-                       ", ".join(f"{k}: {v:+.1%}" for k, v in gaps.items()) + f"; plot in {out}"}
+            "message": f"overfitting (final epoch; gap = train - validation accuracy): {summary}; plot in {out}"}
 
 
 def run_experiment(name: str, out=None, epochs: int | None = None, seed: int = 0) -> dict:

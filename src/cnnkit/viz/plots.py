@@ -36,7 +36,7 @@ def plot_curves(history, path, title: str = "Training curves") -> Path:
     plt = _pyplot()
     epochs = history["epoch"]
     panels = [("loss", "Loss")] + ([("accuracy", "Accuracy")] if "accuracy" in history.keys() else [])
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False, layout="constrained")
     for ax, (key, label) in zip(axes[0], panels, strict=True):
         ax.plot(epochs, history[key], "o-", label=f"train {key}")
         if f"val_{key}" in history.keys():
@@ -113,7 +113,8 @@ def plot_panels(panels: dict, path, ncols: int = 2, ylabel: str = "loss", title:
     plt = _pyplot()
     n = len(panels)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.6 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.6 * nrows), squeeze=False,
+                             layout="constrained")
     for ax, (name, series) in zip(axes.flat, panels.items(), strict=False):
         for label, values in series.items():
             ax.plot(np.arange(1, len(values) + 1), values, "--" if label.startswith("val") else "-", label=label)
