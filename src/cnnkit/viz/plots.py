@@ -89,22 +89,26 @@ def plot_series(series: dict, path, xlabel: str = "epoch", ylabel: str = "loss",
     return _save(fig, path)
 
 
-def plot_paths_2d(fn, paths: dict, path, extent=(-2.0, 2.0, -1.0, 3.0), title: str = "") -> Path:
-    """Optimizer trajectories over the contours of a 2-D function ``fn(x, y)``."""
+def plot_paths_2d(fn, paths: dict, path, extent=(-2.0, 2.0, -1.0, 3.0), title: str = "", ncols: int = 3) -> Path:
+    """Each optimizer's trajectory over the contours of a 2-D function ``fn(x, y)``, one panel per optimizer."""
     plt = _pyplot()
     xs = np.linspace(extent[0], extent[1], 200)
     ys = np.linspace(extent[2], extent[3], 200)
     X, Y = np.meshgrid(xs, ys)
     Z = fn(X, Y)
-    fig, ax = plt.subplots(figsize=(6.5, 5))
-    ax.contour(X, Y, np.log1p(Z - Z.min()), levels=30, cmap="Greys", linewidths=0.6)
-    for name, points in paths.items():
+    nrows = -(-len(paths) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False, layout="constrained")
+    for ax, (name, points) in zip(axes.flat, paths.items(), strict=False):
         points = np.asarray(points)
-        ax.plot(points[:, 0], points[:, 1], ".-", markersize=2, linewidth=1, label=name)
-    ax.set_xlim(extent[0], extent[1])
-    ax.set_ylim(extent[2], extent[3])
-    ax.set_title(title)
-    ax.legend()
+        ax.contour(X, Y, np.log1p(Z - Z.min()), levels=20, cmap="Greys", linewidths=0.6)
+        ax.plot(points[:, 0], points[:, 1], "o-", color="tab:red", markersize=2, linewidth=1)
+        ax.plot([0], [0], "+", color="black", markersize=10)
+        ax.set_xlim(extent[0], extent[1])
+        ax.set_ylim(extent[2], extent[3])
+        ax.set_title(f"{name}: {len(points) - 1} steps")
+    for ax in list(axes.flat)[len(paths):]:
+        ax.axis("off")
+    fig.suptitle(title)
     return _save(fig, path)
 
 
