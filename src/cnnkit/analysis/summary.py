@@ -520,7 +520,11 @@ def _si(n: float, unit: str = "") -> str:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 2 ** 20:.2f} MiB"
+    if n >= 2 ** 30:
+        return f"{n / 2 ** 30:.2f} GiB"
+    if n >= 2 ** 20:
+        return f"{n / 2 ** 20:.2f} MiB"
+    return f"{n / 2 ** 10:.2f} KiB"
 
 
 def _fmt_pair(value) -> str:
