@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from oracle import requires_torch, torch
 
+from cnnkit.kernels import _parallel
 from cnnkit.kernels import conv as K
 from cnnkit.kernels.conv_arith import conv_transpose_output_size
 from cnnkit.kernels.im2col import columns_output_size
@@ -28,11 +29,16 @@ def _conv_cases():
 CASES = _conv_cases()
 
 
-@pytest.fixture(params=[1, 1 << 30], ids=["one-image-chunks", "whole-batch-chunk"])
+@pytest.fixture(params=[(1, 1), (1 << 30, 1), (1, 2), (1 << 30, 3)],
+                ids=["one-image-chunks", "whole-batch-chunk", "one-image-chunks-2-threads", "3-threads"])
 def budget(request, monkeypatch):
-    """Run each test with one image per chunk and with the whole batch in one chunk."""
-    monkeypatch.setattr(K, "COLUMN_BUDGET_BYTES", request.param)
-    return request.param
+    """Run each test with one image per chunk and with the whole batch in one chunk, on one thread and on
+    several (every convolution is then split over the threads, however small)."""
+    size, threads = request.param
+    monkeypatch.setattr(K, "COLUMN_BUDGET_BYTES", size)
+    monkeypatch.setattr(K, "PARALLEL_MIN_FLOPS", 0 if threads > 1 else 1 << 60)
+    monkeypatch.setattr(_parallel, "_num_threads", threads)
+    return size
 
 
 def _inner(a, b):
@@ -152,9 +158,32 @@ def test_float32_stays_float32(fn, budget):
 def test_batch_chunks_respect_the_budget(monkeypatch):
     monkeypatch.setattr(K, "COLUMN_BUDGET_BYTES", 4 * (4 * 9 * 16) * 4)  # four float32 images of columns
     geo = K._conv_geometry((10, 4, 4, 4), (2, 4, 3, 3), 1, 1, 1, 1)
-    assert geo.chunks(4) == [(0, 4), (4, 8), (8, 10)]
-    assert geo.column_buffer(np.float32).size == 4 * 4 * 9 * 16
-    assert geo.chunks(8) == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10)]
+    assert geo.chunks(0, 10, 4) == [(0, 4), (4, 8), (8, 10)]
+    assert geo.chunks(3, 10, 4) == [(3, 7), (7, 10)]
+    assert geo.rows_buffer(0, 10, np.float32).size == 4 * 4 * 9 * 16
+    assert geo.chunks(0, 10, 8) == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10)]
+
+
+@pytest.mark.parametrize("depthwise", [False, True])
+def test_channels_last_operands_and_results(budget, depthwise):
+    """Results are NCHW views of channels-last memory; NCHW-contiguous and channels-last operands agree."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((5, 4, 7, 6)).astype(np.float32)
+    w = rng.standard_normal((8, 1, 3, 3) if depthwise else (6, 4, 3, 3)).astype(np.float32)
+    groups = 4 if depthwise else 1
+    x_cl = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    y = K.conv2d_forward(x, w, None, 2, 1, 1, groups)
+    assert y.transpose(0, 2, 3, 1).flags.c_contiguous
+    np.testing.assert_array_equal(K.conv2d_forward(x_cl, w, None, 2, 1, 1, groups), y)
+    ref = K.conv2d_reference(x.astype(np.float64), w.astype(np.float64), None, 2, 1, 1, groups)
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    gx, gw, gb = K.conv2d_backward(gy, x, w, 2, 1, 1, groups)
+    gx2, gw2, gb2 = K.conv2d_backward(np.ascontiguousarray(gy.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2), x_cl, w,
+                                      2, 1, 1, groups)
+    np.testing.assert_array_equal(gx, gx2)
+    np.testing.assert_array_equal(gw, gw2)
+    assert gw.flags.c_contiguous and gw.dtype == np.float32 and gx.dtype == np.float32
 
 
 def test_empty_batch():

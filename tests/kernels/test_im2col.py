@@ -7,9 +7,13 @@ import pytest
 
 from cnnkit.kernels.im2col import (
     col2im,
+    col2im_nhwc,
+    col2im_nhwc_reference,
     col2im_reference,
     columns_output_size,
     im2col,
+    im2col_nhwc,
+    im2col_nhwc_reference,
     im2col_reference,
     normalize_padding,
 )
@@ -126,3 +130,65 @@ def test_bad_out_buffer_is_rejected():
         im2col(x, 3, 1, 0, 1, out=np.zeros((1, 3, 3, 1, 2, 3), dtype=np.float32))
     with pytest.raises(ValueError, match="col2im: out must have shape"):
         col2im(np.zeros((1, 3, 3, 1, 2, 2)), (4, 4), out=np.zeros((1, 1, 4, 5)))
+
+
+# ------------------------------------------------------------------------------ channels-last rows (compiled)
+
+
+def _nhwc_grid():
+    """GRID with the images channels-last and 1 or 2 channel groups (where the channels divide)."""
+    return [((n, h, w, c), k, s, p, d, g) for (n, c, h, w), k, s, p, d in GRID for g in (1, 2) if c % g == 0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_im2col_nhwc_matches_reference(dtype):
+    rng = np.random.default_rng(6)
+    for shape, k, s, p, d, g in _nhwc_grid():
+        x = rng.standard_normal(shape).astype(dtype)
+        ours = im2col_nhwc(x, k, s, p, d, g)
+        assert ours.dtype == dtype
+        assert np.array_equal(ours, im2col_nhwc_reference(x, k, s, p, d, g)), (shape, k, s, p, d, g)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_col2im_nhwc_matches_reference_and_is_the_adjoint(dtype):
+    rng = np.random.default_rng(7)
+    for shape, k, s, p, d, g in _nhwc_grid():
+        oh, ow = columns_output_size(shape[1:3], k, s, p, d)
+        rows = rng.standard_normal((shape[0] * oh * ow, k[0] * k[1] * shape[3])).astype(dtype)
+        ours = col2im_nhwc(rows, shape, k, s, p, d, g)
+        ref = col2im_nhwc_reference(rows, shape, k, s, p, d, g)
+        assert ours.dtype == dtype and ours.shape == shape
+        np.testing.assert_allclose(ours, ref, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
+        x = rng.standard_normal(shape)
+        lhs = float(np.sum(im2col_nhwc(x, k, s, p, d, g) * rows))
+        rhs = float(np.sum(x * ours))
+        assert abs(lhs - rhs) <= 1e-4 * max(1.0, abs(lhs)), (shape, k, s, p, d, g)
+
+
+def test_nhwc_rows_are_the_nchw_columns_reordered():
+    """Row (n, oh, ow), column (i, j, c) of the NHWC layout is column entry [c, i, j, n, oh, ow] of im2col."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 3, 6, 5))
+    cols = im2col(x, (3, 2), (2, 1), 1, (1, 2))
+    rows = im2col_nhwc(x.transpose(0, 2, 3, 1), (3, 2), (2, 1), 1, (1, 2))
+    c, kh, kw, n, oh, ow = cols.shape
+    assert np.array_equal(rows, cols.transpose(3, 4, 5, 1, 2, 0).reshape(n * oh * ow, kh * kw * c))
+
+
+def test_nhwc_buffers_and_accumulation():
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 5, 6, 3)).astype(np.float32)
+    ref = im2col_nhwc_reference(x, 3, 2, 2, 1)
+    buf = np.full(ref.shape, np.nan, dtype=np.float32)
+    assert im2col_nhwc(x, 3, 2, 2, 1, out=buf) is buf and np.array_equal(buf, ref)
+    base = rng.standard_normal(x.shape).astype(np.float32)
+    out = base.copy()
+    col2im_nhwc(ref, x.shape, 3, 2, 2, 1, out=out, accumulate=True)
+    np.testing.assert_allclose(out, base + col2im_nhwc_reference(ref, x.shape, 3, 2, 2, 1), rtol=1e-5, atol=1e-5)
+    col2im_nhwc(ref, x.shape, 3, 2, 2, 1, out=out)  # without accumulate the image is overwritten
+    np.testing.assert_allclose(out, col2im_nhwc_reference(ref, x.shape, 3, 2, 2, 1), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="im2col_nhwc: out must be C-contiguous"):
+        im2col_nhwc(x, 3, 2, 2, 1, out=np.empty((1, 1), np.float32))
+    with pytest.raises(ValueError, match="col2im_nhwc: expected rows of shape"):
+        col2im_nhwc(ref[1:], x.shape, 3, 2, 2, 1)

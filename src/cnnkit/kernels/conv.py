@@ -1,20 +1,29 @@
-"""Convolution and transposed convolution on NCHW arrays: im2col + one GEMM per group, batch chunk by chunk.
+"""Convolution and transposed convolution: im2col + GEMM on channels-last data, batch chunk by chunk.
 
 Convolution (weight W of shape (O, C/G, kH, kW), G groups):
 
     y[n, o, oh, ow] = b[o] + sum_{c in group(o), i, j} W[o, c, i, j] * xpad[n, c, oh*sH + i*dH, ow*sW + j*dW]
 
-As matrices, per group g: Y_g = W_g @ cols_g, with W_g of shape (O/G, C/G*kH*kW) and cols_g of shape
-(C/G*kH*kW, N*OH*OW) (see :mod:`.im2col`). Hence
+Inside, images are channels-last (NHWC). With ``rows = im2col_nhwc(x)`` (one row per output position, one
+column per (group, i, j, channel); see :mod:`.im2col`), Y the output as an (N*OH*OW, O) matrix and W_g the
+weight of group g as a (kH*kW*C/G, O/G) matrix:
 
-    dcols_g = W_g^T @ dY_g  ->  dx = col2im(dcols)        dW_g = dY_g @ cols_g^T        db = sum over n, oh, ow
+    Y[:, g] = rows[:, g] @ W_g + b
+    drows[:, g] = dY[:, g] @ W_g^T  ->  dx = col2im(drows)        dW_g = dY[:, g]^T @ rows[:, g]        db = sum of dY
 
 A transposed convolution is the adjoint of a convolution with respect to its input: its forward is the
 convolution's input gradient (GEMM then col2im), and its backward is a convolution (im2col then GEMM).
 
-Memory: the batch is processed in chunks whose column buffer stays near ``COLUMN_BUDGET_BYTES``; the one
-buffer is reused from chunk to chunk, padding is never materialised, GEMMs write straight into the output
-when a chunk is one image, and the dtype of the inputs (float32 or float64) is kept throughout.
+Layout at the boundary: arrays are NCHW-shaped. Results are NCHW *views* of NHWC memory (PyTorch's
+channels_last), so the next convolution (and the elementwise ops between) read them without a copy; an
+NCHW-contiguous operand is transposed once.
+
+Work and memory: the batch is cut into one contiguous range per thread (:mod:`._parallel`, single-threaded BLAS
+in each), each range into chunks whose rows buffer stays near ``COLUMN_BUDGET_BYTES`` (cache-sized; the one
+buffer is reused from chunk to chunk); each chunk's GEMM writes straight into its slice of the output, and the
+weight gradient is accumulated chunk by chunk per thread, then summed. A 1x1 convolution with stride 1 and no
+padding is a plain GEMM on the image (no im2col); a depthwise convolution (groups = C) is a direct compiled loop.
+Padding is never materialised, and the dtype of the inputs (float32 or float64) is kept throughout.
 """
 
 from __future__ import annotations
@@ -23,8 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _parallel
+from ._numba import njit
 from .conv_arith import conv_transpose_output_size
-from .im2col import col2im, columns_output_size, im2col, normalize_padding
+from .im2col import col2im_nhwc, columns_output_size, im2col_nhwc, normalize_padding
 
 __all__ = [
     "COLUMN_BUDGET_BYTES",
@@ -36,7 +47,8 @@ __all__ = [
     "conv_transpose2d_reference",
 ]
 
-COLUMN_BUDGET_BYTES = 4 << 20  # target size of the column buffer of one batch chunk
+COLUMN_BUDGET_BYTES = 2 << 20  # target size of the rows buffer of one batch chunk (per thread)
+PARALLEL_MIN_FLOPS = 2e6  # smaller convolutions run on one thread: handing work out would cost more
 
 
 def _pair(value) -> tuple[int, int]:
@@ -44,6 +56,12 @@ def _pair(value) -> tuple[int, int]:
         return int(value), int(value)
     a, b = value
     return int(a), int(b)
+
+
+def nhwc(a: np.ndarray) -> np.ndarray:
+    """An NCHW-shaped array as C-contiguous NHWC: a view when its memory is channels-last, else a copy."""
+    t = a.transpose(0, 2, 3, 1)
+    return t if t.flags.c_contiguous else np.ascontiguousarray(t)
 
 
 @dataclass(frozen=True)
@@ -64,115 +82,257 @@ class _Geometry:
     groups: int
 
     @property
-    def k_group(self) -> int:  # rows of cols per group: C/G * kH * kW
+    def k_group(self) -> int:  # columns of rows per group: kH * kW * C/G
         return self.c // self.groups * self.kernel[0] * self.kernel[1]
 
     @property
     def spatial(self) -> int:
         return self.oh * self.ow
 
-    def chunks(self, itemsize: int):
-        """Batch ranges [n0, n1) whose column buffer is about COLUMN_BUDGET_BYTES (at least one image)."""
+    @property
+    def pointwise(self) -> bool:
+        """1x1, stride 1, no padding, one group: the rows are the image itself."""
+        return (self.kernel == (1, 1) and self.stride == (1, 1) and self.pads == ((0, 0), (0, 0))
+                and self.groups == 1 and (self.oh, self.ow) == (self.h, self.w))
+
+    @property
+    def depthwise(self) -> bool:
+        """One input channel per group (groups = C > 1): computed directly, without im2col."""
+        return self.groups == self.c and self.groups > 1
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.n * self.spatial * self.o * self.k_group
+
+    def chunks(self, lo: int, hi: int, itemsize: int):
+        """Batch ranges [n0, n1) covering [lo, hi) whose rows buffer is about COLUMN_BUDGET_BYTES (>= 1 image)."""
         per_image = self.c * self.kernel[0] * self.kernel[1] * self.spatial * itemsize
         step = max(1, COLUMN_BUDGET_BYTES // max(1, per_image))
-        return [(n0, min(self.n, n0 + step)) for n0 in range(0, self.n, step)]
+        return [(n0, min(hi, n0 + step)) for n0 in range(lo, hi, step)]
 
-    def column_buffer(self, dtype) -> np.ndarray:
-        chunks = self.chunks(np.dtype(dtype).itemsize)
-        most = max((n1 - n0 for n0, n1 in chunks), default=0)
-        return np.empty(self.c * self.kernel[0] * self.kernel[1] * most * self.spatial, dtype=dtype)
+    def rows_buffer(self, lo: int, hi: int, dtype) -> np.ndarray | None:
+        """A buffer for the rows of the largest chunk of [lo, hi) (None for a pointwise convolution)."""
+        if self.pointwise:
+            return None
+        most = max((n1 - n0 for n0, n1 in self.chunks(lo, hi, np.dtype(dtype).itemsize)), default=0)
+        return np.empty(most * self.spatial * self.c * self.kernel[0] * self.kernel[1], dtype=dtype)
 
-    def columns(self, x_chunk: np.ndarray, buffer: np.ndarray) -> np.ndarray:
-        """im2col of a chunk of the convolution's input into ``buffer``, viewed as (G, C/G*kH*kW, nc*OH*OW)."""
-        nc = x_chunk.shape[0]
-        out = buffer[: self.c * self.kernel[0] * self.kernel[1] * nc * self.spatial]
-        out = out.reshape(self.c, self.kernel[0], self.kernel[1], nc, self.oh, self.ow)
-        im2col(x_chunk, self.kernel, self.stride, self.pads, self.dilation, (self.oh, self.ow), out=out)
-        return out.reshape(self.groups, self.k_group, nc * self.spatial)
+    def rows(self, image: np.ndarray, buffer: np.ndarray | None) -> np.ndarray:
+        """im2col rows (nc*OH*OW, G*kH*kW*C/G) of an NHWC chunk ``image`` (nc, H, W, C), in ``buffer``."""
+        nc = image.shape[0]
+        if self.pointwise:
+            return image.reshape(nc * self.spatial, self.c)
+        out = buffer[: nc * self.spatial * self.c * self.kernel[0] * self.kernel[1]]
+        out = out.reshape(nc * self.spatial, -1)
+        return im2col_nhwc(image, self.kernel, self.stride, self.pads, self.dilation, self.groups,
+                           (self.oh, self.ow), out=out)
 
-    def scatter(self, dcols: np.ndarray, x_chunk_out: np.ndarray) -> None:
-        """col2im of (G, C/G*kH*kW, nc*OH*OW) columns, added into ``x_chunk_out`` (nc, C, H, W)."""
-        nc = x_chunk_out.shape[0]
-        cols = dcols.reshape(self.c, self.kernel[0], self.kernel[1], nc, self.oh, self.ow)
-        col2im(cols, (self.h, self.w), self.stride, self.pads, self.dilation, out=x_chunk_out)
-
-
-def _channel_major(a: np.ndarray, n0: int, n1: int, groups: int, buffer: np.ndarray | None) -> np.ndarray:
-    """a[n0:n1] (nc, Ch, ...) as (G, Ch/G, nc*L): a view for one image, else a copy into ``buffer``."""
-    nc, ch = n1 - n0, a.shape[1]
-    spatial = a.shape[2] * a.shape[3]
-    if nc == 1:
-        return np.ascontiguousarray(a[n0]).reshape(groups, ch // groups, spatial)
-    dst = buffer[: ch * nc * spatial].reshape(ch, nc, spatial)
-    np.copyto(dst, a[n0:n1].reshape(nc, ch, spatial).transpose(1, 0, 2))
-    return dst.reshape(groups, ch // groups, nc * spatial)
+    def parts(self) -> list[tuple[int, int]]:
+        """The batch ranges the threads take: one per thread, or one in all for a small convolution."""
+        threads = _parallel.get_num_threads() if self.flops >= PARALLEL_MIN_FLOPS else 1
+        return _parallel.split(self.n, threads)
 
 
-def _channel_buffer(geo: _Geometry, channels: int, dtype) -> np.ndarray | None:
-    most = max((n1 - n0 for n0, n1 in geo.chunks(np.dtype(dtype).itemsize)), default=0)
-    return np.empty(channels * most * geo.spatial, dtype=dtype) if most > 1 else None
+def _weight_matrix(w: np.ndarray, groups: int) -> np.ndarray:
+    """W (O, C/G, kH, kW) as G matrices (kH*kW*C/G, O/G), rows ordered (i, j, c) like the im2col columns."""
+    o, cg, kh, kw = w.shape
+    return np.ascontiguousarray(w.reshape(groups, o // groups, cg, kh, kw).transpose(0, 3, 4, 2, 1)).reshape(
+        groups, kh * kw * cg, o // groups)
 
 
-def _im2col_pass(a: np.ndarray, weight: np.ndarray, geo: _Geometry, out: np.ndarray | None = None,
+def _weight_from_matrix(m: np.ndarray, w_shape) -> np.ndarray:
+    """The inverse of :func:`_weight_matrix` for a gradient given as (G, O/G, kH*kW*C/G)."""
+    o, cg, kh, kw = w_shape
+    return np.ascontiguousarray(m.reshape(o, kh, kw, cg).transpose(0, 3, 1, 2))
+
+
+def _group_columns(a: np.ndarray, g: int, width: int) -> np.ndarray:
+    return a if a.shape[1] == width else a[:, g * width:(g + 1) * width]
+
+
+def _sum_parts(partials: list, shape, dtype) -> np.ndarray:
+    partials = [p for p in partials if p is not None]
+    if not partials:
+        return np.zeros(shape, dtype=dtype)
+    total = partials[0]
+    for p in partials[1:]:
+        total += p
+    return total
+
+
+def _im2col_pass(a: np.ndarray, wmat: np.ndarray, geo: _Geometry, out: np.ndarray | None = None,
                  bias: np.ndarray | None = None, partner: np.ndarray | None = None) -> np.ndarray | None:
-    """Chunk loop over cols = im2col(a), ``a`` shaped like the convolution's input.
+    """Chunk loop over rows = im2col(a), ``a`` the NHWC image (N, H, W, C) of the convolution's input.
 
-    If ``out`` (N, O, OH, OW) is given: out = W @ cols (+ bias), the convolution. If ``partner`` (N, O, OH, OW)
-    is given: return dW = partner @ cols^T, the weight gradient (shape of ``weight``). Both share the columns.
+    If ``out`` (N*OH*OW, O) is given: out = rows @ W (+ bias), the convolution. If ``partner`` (N*OH*OW, O) is
+    given: return dW = partner^T @ rows as (G, O/G, kH*kW*C/G), the weight gradient. Both share the rows.
     """
-    g, dtype = geo.groups, a.dtype
-    wg = weight.reshape(g, geo.o // g, geo.k_group)
-    colbuf = geo.column_buffer(dtype)
-    outbuf = _channel_buffer(geo, geo.o, dtype)
-    grad_w = np.zeros_like(wg) if partner is not None else None
-    tmp_w = np.empty_like(wg) if partner is not None else None
-    for n0, n1 in geo.chunks(dtype.itemsize):
-        nc = n1 - n0
-        cols = geo.columns(a[n0:n1], colbuf)
-        if out is not None:
-            if nc == 1:
-                np.matmul(wg, cols, out=out[n0].reshape(wg.shape[0], wg.shape[1], geo.spatial))
+    g, og, kg, s, dtype = geo.groups, geo.o // geo.groups, geo.k_group, geo.spatial, a.dtype
+
+    def part(k):
+        lo, hi = ranges[k]
+        buffer = geo.rows_buffer(lo, hi, dtype)
+        grad_w = tmp = None
+        if partner is not None:
+            grad_w, tmp = np.zeros((g, og, kg), dtype), np.empty((og, kg), dtype)
+        for n0, n1 in geo.chunks(lo, hi, dtype.itemsize):
+            rows = geo.rows(a[n0:n1], buffer)
+            if out is not None:
+                y = out[n0 * s:n1 * s]
+                for gi in range(g):
+                    np.matmul(_group_columns(rows, gi, kg), wmat[gi], out=_group_columns(y, gi, og))
                 if bias is not None:
-                    out[n0] += bias[:, None, None]
-            else:
-                res = np.matmul(wg, cols, out=outbuf[: geo.o * nc * geo.spatial].reshape(wg.shape[:2] + (-1,)))
-                res = res.reshape(geo.o, nc, geo.spatial)
-                dst = out[n0:n1].reshape(nc, geo.o, geo.spatial).transpose(1, 0, 2)
-                if bias is None:
-                    np.copyto(dst, res)
-                else:
-                    np.add(res, bias[:, None, None], out=dst)
-        if partner is not None:
-            pt = _channel_major(partner, n0, n1, g, outbuf)
-            grad_w += np.matmul(pt, cols.transpose(0, 2, 1), out=tmp_w)
-    return None if grad_w is None else grad_w.reshape(weight.shape)
+                    y += bias
+            if partner is not None:
+                dy = partner[n0 * s:n1 * s]
+                for gi in range(g):
+                    grad_w[gi] += np.matmul(_group_columns(dy, gi, og).T, _group_columns(rows, gi, kg), out=tmp)
+        return grad_w
+
+    ranges = geo.parts()
+    partials = _parallel.run(part, len(ranges))
+    return _sum_parts(partials, (g, og, kg), dtype) if partner is not None else None
 
 
-def _col2im_pass(b: np.ndarray, weight: np.ndarray, geo: _Geometry, out: np.ndarray | None = None,
-                 partner: np.ndarray | None = None) -> np.ndarray | None:
-    """Chunk loop over ``b`` shaped like the convolution's output (N, O, OH, OW).
+def _col2im_pass(b: np.ndarray, wmat: np.ndarray, geo: _Geometry, out: np.ndarray | None = None,
+                 partner: np.ndarray | None = None, bias: np.ndarray | None = None) -> np.ndarray | None:
+    """Chunk loop over ``b`` (N*OH*OW, O), shaped like the convolution's output as a matrix.
 
-    If ``out`` (N, C, H, W) is given: out += col2im(W^T @ b), the convolution's input gradient. If ``partner``
-    (N, C, H, W) is given: return dW = b @ im2col(partner)^T, the weight gradient. Both share b's transpose.
+    If ``out`` (N, H, W, C) is given: out = col2im(b @ W^T) (+ bias), the convolution's input gradient. If
+    ``partner`` (N, H, W, C) is given: return dW = b^T @ im2col(partner) as (G, O/G, kH*kW*C/G).
     """
-    g, dtype = geo.groups, b.dtype
-    wg = weight.reshape(g, geo.o // g, geo.k_group)
-    wt = np.ascontiguousarray(wg.transpose(0, 2, 1)) if out is not None else None
-    colbuf = geo.column_buffer(dtype)
-    bbuf = _channel_buffer(geo, geo.o, dtype)
-    grad_w = np.zeros_like(wg) if partner is not None else None
-    tmp_w = np.empty_like(wg) if partner is not None else None
-    for n0, n1 in geo.chunks(dtype.itemsize):
-        nc = n1 - n0
-        bt = _channel_major(b, n0, n1, g, bbuf)
+    g, og, kg, s, dtype = geo.groups, geo.o // geo.groups, geo.k_group, geo.spatial, b.dtype
+
+    def part(k):
+        lo, hi = ranges[k]
+        buffer = geo.rows_buffer(lo, hi, dtype)
+        grad_w = tmp = None
         if partner is not None:
-            cols = geo.columns(partner[n0:n1], colbuf)
-            grad_w += np.matmul(bt, cols.transpose(0, 2, 1), out=tmp_w)
-        if out is not None:
-            dcols = colbuf[: geo.c * geo.kernel[0] * geo.kernel[1] * nc * geo.spatial]
-            dcols = np.matmul(wt, bt, out=dcols.reshape(g, geo.k_group, nc * geo.spatial))
-            geo.scatter(dcols, out[n0:n1])
-    return None if grad_w is None else grad_w.reshape(weight.shape)
+            grad_w, tmp = np.zeros((g, og, kg), dtype), np.empty((og, kg), dtype)
+        for n0, n1 in geo.chunks(lo, hi, dtype.itemsize):
+            dy = b[n0 * s:n1 * s]
+            if partner is not None:
+                rows = geo.rows(partner[n0:n1], buffer)
+                for gi in range(g):
+                    grad_w[gi] += np.matmul(_group_columns(dy, gi, og).T, _group_columns(rows, gi, kg), out=tmp)
+            if out is not None:
+                if geo.pointwise:  # the rows are the image: write straight into it
+                    np.matmul(dy, wmat[0].T, out=out[n0:n1].reshape(-1, geo.c))
+                else:
+                    drows = buffer[: (n1 - n0) * s * g * kg].reshape((n1 - n0) * s, g * kg)
+                    for gi in range(g):
+                        np.matmul(_group_columns(dy, gi, og), wmat[gi].T, out=_group_columns(drows, gi, kg))
+                    col2im_nhwc(drows, (n1 - n0, geo.h, geo.w, geo.c), geo.kernel, geo.stride, geo.pads,
+                                geo.dilation, g, (geo.oh, geo.ow), out=out[n0:n1])
+                if bias is not None:
+                    out[n0:n1] += bias
+        return grad_w
+
+    ranges = geo.parts()
+    partials = _parallel.run(part, len(ranges))
+    return _sum_parts(partials, (g, og, kg), dtype) if partner is not None else None
+
+
+# ------------------------------------------------------------------------------ depthwise (groups = C)
+
+
+@njit
+def _depthwise_kernel(x, wd, kh, kw, sh, sw, pt, pl, dh, dw, mult, out):
+    """out[n, r, q, o] = sum_{i, j} x[n, r*sH - top + i*dH, q*sW - left + j*dW, o // mult] * wd[i, j, o]
+    for x (N, H, W, C), wd (kH, kW, O) and out (N, OH, OW, O)."""
+    n, h, w, c = x.shape
+    _, oh, ow, o = out.shape
+    for b in range(n):
+        for r in range(oh):
+            for q in range(ow):
+                acc = out[b, r, q]
+                acc[:] = 0
+                for i in range(kh):
+                    y = r * sh - pt + i * dh
+                    if y < 0 or y >= h:
+                        continue
+                    for j in range(kw):
+                        z = q * sw - pl + j * dw
+                        if z < 0 or z >= w:
+                            continue
+                        if mult == 1:
+                            for ch in range(o):
+                                acc[ch] += x[b, y, z, ch] * wd[i, j, ch]
+                        else:
+                            for ch in range(o):
+                                acc[ch] += x[b, y, z, ch // mult] * wd[i, j, ch]
+
+
+@njit
+def _depthwise_backward_kernel(g, x, wd, kh, kw, sh, sw, pt, pl, dh, dw, mult, dx, dwacc, need_x, need_w):
+    """dx[n, y, z, o // mult] += g[n, r, q, o] * wd[i, j, o] and dwacc[i, j, o] += g[n, r, q, o] * x[n, y, z, o // mult]
+    over every (r, q, i, j) whose window position (y, z) lies inside the image; dx is zeroed first."""
+    n, oh, ow, o = g.shape
+    h, w = dx.shape[1], dx.shape[2]
+    for b in range(n):
+        if need_x:
+            dx[b] = 0
+        for r in range(oh):
+            for q in range(ow):
+                for i in range(kh):
+                    y = r * sh - pt + i * dh
+                    if y < 0 or y >= h:
+                        continue
+                    for j in range(kw):
+                        z = q * sw - pl + j * dw
+                        if z < 0 or z >= w:
+                            continue
+                        if need_x:
+                            for ch in range(o):
+                                dx[b, y, z, ch // mult] += g[b, r, q, ch] * wd[i, j, ch]
+                        if need_w:
+                            for ch in range(o):
+                                dwacc[i, j, ch] += g[b, r, q, ch] * x[b, y, z, ch // mult]
+
+
+def _depthwise_args(geo: _Geometry):
+    (kh, kw), (sh, sw), ((pt, _), (pl, _)), (dh, dw) = geo.kernel, geo.stride, geo.pads, geo.dilation
+    return kh, kw, sh, sw, pt, pl, dh, dw, geo.o // geo.c
+
+
+def _depthwise_forward(xh: np.ndarray, w: np.ndarray, b, geo: _Geometry) -> np.ndarray:
+    wd = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0))  # (kH, kW, O)
+    y = np.empty((geo.n, geo.oh, geo.ow, geo.o), dtype=xh.dtype)
+    args = _depthwise_args(geo)
+    ranges = _parallel.split(geo.n, _parallel.get_num_threads())
+
+    def part(k):
+        lo, hi = ranges[k]
+        _depthwise_kernel(xh[lo:hi], wd, *args, y[lo:hi])
+        if b is not None:
+            y[lo:hi] += b
+
+    _parallel.run(part, len(ranges))
+    return y
+
+
+def _depthwise_backward(gh: np.ndarray, xh: np.ndarray | None, w: np.ndarray, geo: _Geometry, need_input: bool,
+                        need_weight: bool):
+    dtype = gh.dtype
+    wd = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0))
+    dx = np.empty((geo.n, geo.h, geo.w, geo.c), dtype=dtype) if need_input else np.empty((0, 1, 1, 1), dtype)
+    x = xh if xh is not None else np.empty((0, 1, 1, 1), dtype)
+    args = _depthwise_args(geo)
+    ranges = _parallel.split(geo.n, _parallel.get_num_threads())
+
+    def part(k):
+        lo, hi = ranges[k]
+        acc = np.zeros((geo.kernel[0], geo.kernel[1], geo.o), dtype=np.float64)  # a sum over N*OH*OW terms
+        _depthwise_backward_kernel(gh[lo:hi], x[lo:hi] if need_weight else x, wd, *args,
+                                   dx[lo:hi] if need_input else dx, acc, need_input, need_weight)
+        return acc
+
+    partials = _parallel.run(part, len(ranges))
+    gw = None
+    if need_weight:
+        acc = _sum_parts(partials, (geo.kernel[0], geo.kernel[1], geo.o), np.float64)
+        gw = np.ascontiguousarray(acc.transpose(2, 0, 1)[:, None].astype(dtype))
+    return (dx if need_input else None), gw
 
 
 # ------------------------------------------------------------------------------ convolution
@@ -190,12 +350,16 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, st
                    groups: int = 1) -> np.ndarray:
     """y = conv2d(x, w) + b for x (N, C, H, W), w (O, C/groups, kH, kW), b (O,) or None -> (N, O, OH, OW).
 
-    ``padding`` is an int, (ph, pw) or ((top, bottom), (left, right)).
+    ``padding`` is an int, (ph, pw) or ((top, bottom), (left, right)). The result is an NCHW view of
+    channels-last memory.
     """
     geo = _conv_geometry(x.shape, w.shape, stride, padding, dilation, groups)
-    y = np.empty((geo.n, geo.o, geo.oh, geo.ow), dtype=x.dtype)
-    _im2col_pass(x, w, geo, out=y, bias=b)
-    return y
+    xh = nhwc(x)
+    if geo.depthwise:
+        return _depthwise_forward(xh, w, b, geo).transpose(0, 3, 1, 2)
+    y = np.empty((geo.n, geo.oh, geo.ow, geo.o), dtype=x.dtype)
+    _im2col_pass(xh, _weight_matrix(w, geo.groups), geo, out=y.reshape(-1, geo.o), bias=b)
+    return y.transpose(0, 3, 1, 2)
 
 
 def conv2d_backward(grad: np.ndarray, x: np.ndarray | None, w: np.ndarray | None, stride=1, padding=0,
@@ -204,16 +368,26 @@ def conv2d_backward(grad: np.ndarray, x: np.ndarray | None, w: np.ndarray | None
     """Gradients (dx, dw, db) of conv2d given dL/dy ``grad``; each is None unless asked for.
 
     ``x`` is needed only for dw and ``w`` only for dx; pass ``x_shape`` / ``w_shape`` when an array is omitted.
+    dx is an NCHW view of channels-last memory.
     """
     x_shape = x.shape if x is not None else x_shape
     w_shape = w.shape if w is not None else w_shape
     geo = _conv_geometry(x_shape, w_shape, stride, padding, dilation, groups)
-    gx = np.zeros(x_shape, dtype=grad.dtype) if need_input else None
-    gw = None
+    dtype = grad.dtype
+    gh = nhwc(grad)
+    gx = gw = None
     if need_input or need_weight:
-        weight = w if w is not None else np.empty(w_shape, dtype=grad.dtype)
-        gw = _col2im_pass(grad, weight, geo, out=gx, partner=x if need_weight else None)
-    gb = grad.sum(axis=(0, 2, 3)) if need_bias else None
+        weight = w if w is not None else np.zeros(w_shape, dtype=dtype)
+        xh = nhwc(x) if need_weight else None
+        if geo.depthwise:
+            gx, gw = _depthwise_backward(gh, xh, weight, geo, need_input, need_weight)
+        else:
+            gx = np.empty((geo.n, geo.h, geo.w, geo.c), dtype=dtype) if need_input else None
+            gw = _col2im_pass(gh.reshape(-1, geo.o), _weight_matrix(weight, geo.groups), geo, out=gx, partner=xh)
+            gw = _weight_from_matrix(gw, w_shape) if need_weight else None
+        if gx is not None:
+            gx = gx.transpose(0, 3, 1, 2)
+    gb = gh.reshape(-1, geo.o).sum(axis=0) if need_bias else None
     return gx, gw, gb
 
 
@@ -236,11 +410,9 @@ def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None 
     """y = conv_transpose2d(x, w) + b for x (N, C, H, W), w (C, O/groups, kH, kW) -> (N, O, H', W') with
     H' = (H-1)*sH - 2*pH + dH*(kH-1) + output_padding + 1: the adjoint of conv2d with weight w."""
     geo = _transpose_geometry(x.shape, w.shape, stride, padding, output_padding, dilation, groups)
-    y = np.zeros((geo.n, geo.c, geo.h, geo.w), dtype=x.dtype)
-    _col2im_pass(x, w, geo, out=y)
-    if b is not None:
-        y += b[:, None, None]
-    return y
+    y = np.empty((geo.n, geo.h, geo.w, geo.c), dtype=x.dtype)
+    _col2im_pass(nhwc(x).reshape(-1, geo.o), _weight_matrix(w, geo.groups), geo, out=y, bias=b)
+    return y.transpose(0, 3, 1, 2)
 
 
 def conv_transpose2d_backward(grad: np.ndarray, x: np.ndarray | None, w: np.ndarray | None, stride=1, padding=0,
@@ -248,17 +420,24 @@ def conv_transpose2d_backward(grad: np.ndarray, x: np.ndarray | None, w: np.ndar
                               need_weight: bool = True, need_bias: bool = True, x_shape=None, w_shape=None):
     """Gradients (dx, dw, db) of conv_transpose2d given dL/dy ``grad``; each is None unless asked for.
 
-    dx = conv2d(grad, w) and dw pairs x with im2col(grad); both share the columns of ``grad``.
+    dx = conv2d(grad, w) and dw pairs x with im2col(grad); both share the rows of ``grad``.
     """
     x_shape = x.shape if x is not None else x_shape
     w_shape = w.shape if w is not None else w_shape
     geo = _transpose_geometry(x_shape, w_shape, stride, padding, output_padding, dilation, groups)
-    gx = np.empty(x_shape, dtype=grad.dtype) if need_input else None
-    gw = None
+    dtype = grad.dtype
+    gh = nhwc(grad)
+    gx = gw = None
     if need_input or need_weight:
-        weight = w if w is not None else np.empty(w_shape, dtype=grad.dtype)
-        gw = _im2col_pass(grad, weight, geo, out=gx, partner=x if need_weight else None)
-    gb = grad.sum(axis=(0, 2, 3)) if need_bias else None
+        weight = w if w is not None else np.zeros(w_shape, dtype=dtype)
+        gx = np.empty((geo.n, geo.oh, geo.ow, geo.o), dtype=dtype) if need_input else None
+        partner = nhwc(x).reshape(-1, geo.o) if need_weight else None
+        gw = _im2col_pass(gh, _weight_matrix(weight, geo.groups), geo,
+                          out=None if gx is None else gx.reshape(-1, geo.o), partner=partner)
+        gw = _weight_from_matrix(gw, w_shape) if need_weight else None
+        if gx is not None:
+            gx = gx.transpose(0, 3, 1, 2)
+    gb = gh.reshape(-1, gh.shape[3]).sum(axis=0) if need_bias else None
     return gx, gw, gb
 
 

@@ -13,15 +13,26 @@ to the input position it was read from, adding where windows overlap and droppin
 
 Padding is never materialised: for each kernel offset (i, j) the fast versions copy the block of output
 positions whose input position lies inside the image and zero (im2col) or skip (col2im) the rest.
+
+Row layout ("channels-last", used by the convolution drivers): for an NHWC image x (N, H, W, C) in G groups of
+Cg = C/G channels, one row per output position and one column per (group, kernel offset, channel):
+
+    rows[(n*OH + oh)*OW + ow, ((g*kH + i)*kW + j)*Cg + c] = xpad[n, oh*sH + i*dH, ow*sW + j*dW, g*Cg + c]
+
+so each row is kH*kW runs of Cg contiguous values, and the convolution of group g is rows[:, g] @ W_g with
+W_g of shape (kH*kW*Cg, O/G), writing straight into the NHWC output. :func:`im2col_nhwc` and
+:func:`col2im_nhwc` are compiled loops (Numba); their references are the NCHW references, re-indexed.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ._numba import njit
 from .conv_arith import conv_output_size
 
-__all__ = ["im2col", "col2im", "im2col_reference", "col2im_reference", "normalize_padding", "columns_output_size"]
+__all__ = ["im2col", "col2im", "im2col_reference", "col2im_reference", "normalize_padding", "columns_output_size",
+           "im2col_nhwc", "col2im_nhwc", "im2col_nhwc_reference", "col2im_nhwc_reference"]
 
 
 def _pair(value) -> tuple[int, int]:
@@ -134,6 +145,135 @@ def col2im(cols: np.ndarray, image_size, stride=1, padding=0, dilation=1, out: n
     return out
 
 
+# ------------------------------------------------------------------------------ channels-last rows (compiled)
+
+
+# The compiled loops index flat views with unsigned integers: Numba then skips its negative-index wraparound,
+# which is what lets LLVM turn the inner copy loops into vector moves (3-5x faster).
+
+
+@njit
+def _im2col_rows(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, groups, out):
+    """out[(n*OH + r)*OW + q, ((g*kH + i)*kW + j)*Cg + c] = x[n, r*sH - top + i*dH, q*sW - left + j*dW, g*Cg + c]
+    (0 outside the image), for x (N, H, W, C) and out (N*OH*OW, kH*kW*C), both C-contiguous."""
+    n, h, w, c = x.shape
+    cg = c // groups
+    xf, of = x.reshape(-1), out.reshape(-1)
+    u = np.uint64
+    row_len = kh * kw * c
+    runs = groups == 1 and dw == 1  # then the kernel row's channels are one contiguous run in x and in out
+    for b in range(n):
+        for r in range(oh):
+            for q in range(ow):
+                o0 = u(((b * oh + r) * ow + q) * row_len)
+                z0, jlo, jhi = q * sw - pl, 0, kw  # kernel columns [jlo, jhi) read inside the image
+                while jlo < kw and z0 + jlo * dw < 0:
+                    jlo += 1
+                while jhi > jlo and z0 + (jhi - 1) * dw >= w:
+                    jhi -= 1
+                for g in range(groups):
+                    for i in range(kh):
+                        y = r * sh - pt + i * dh
+                        d0 = o0 + u((g * kh + i) * kw * cg)
+                        if y < 0 or y >= h or jlo == jhi:
+                            for t in range(u(kw * cg)):
+                                of[d0 + t] = 0
+                            continue
+                        for t in range(u(jlo * cg)):
+                            of[d0 + t] = 0
+                        for t in range(u(jhi * cg), u(kw * cg)):
+                            of[d0 + t] = 0
+                        if runs:
+                            s0 = u(((b * h + y) * w + z0 + jlo) * c)
+                            d1 = d0 + u(jlo * c)
+                            for t in range(u((jhi - jlo) * c)):
+                                of[d1 + t] = xf[s0 + t]
+                        else:
+                            for j in range(jlo, jhi):
+                                s0 = u(((b * h + y) * w + z0 + j * dw) * c + g * cg)
+                                d1 = d0 + u(j * cg)
+                                for t in range(u(cg)):
+                                    of[d1 + t] = xf[s0 + t]
+
+
+@njit
+def _col2im_rows(rows, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, groups, accumulate, out):
+    """The adjoint of :func:`_im2col_rows`: out[n, y, z, g*Cg + c] += rows[...] for every entry read from
+    (y, z); ``out`` is zeroed first unless ``accumulate``."""
+    n, h, w, c = out.shape
+    cg = c // groups
+    rf, of = rows.reshape(-1), out.reshape(-1)
+    u = np.uint64
+    row_len = kh * kw * c
+    runs = groups == 1 and dw == 1
+    for b in range(n):
+        if not accumulate:
+            for t in range(u(b * h * w * c), u((b + 1) * h * w * c)):
+                of[t] = 0
+        for r in range(oh):
+            for q in range(ow):
+                r0 = u(((b * oh + r) * ow + q) * row_len)
+                z0, jlo, jhi = q * sw - pl, 0, kw  # kernel columns [jlo, jhi) read inside the image
+                while jlo < kw and z0 + jlo * dw < 0:
+                    jlo += 1
+                while jhi > jlo and z0 + (jhi - 1) * dw >= w:
+                    jhi -= 1
+                for g in range(groups):
+                    for i in range(kh):
+                        y = r * sh - pt + i * dh
+                        if y < 0 or y >= h:
+                            continue
+                        s0 = r0 + u((g * kh + i) * kw * cg)
+                        if runs:
+                            d1 = u(((b * h + y) * w + z0 + jlo) * c)
+                            s1 = s0 + u(jlo * c)
+                            for t in range(u((jhi - jlo) * c)):
+                                of[d1 + t] += rf[s1 + t]
+                        else:
+                            for j in range(jlo, jhi):
+                                d1 = u(((b * h + y) * w + z0 + j * dw) * c + g * cg)
+                                s1 = s0 + u(j * cg)
+                                for t in range(u(cg)):
+                                    of[d1 + t] += rf[s1 + t]
+
+
+def im2col_nhwc(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1, groups: int = 1, out_size=None,
+                out: np.ndarray | None = None) -> np.ndarray:
+    """Rows of a channels-last image ``x`` (N, H, W, C): an array (N*OH*OW, kH*kW*C) laid out as in the module
+    docstring (0 where a window reads the padding). ``out`` (C-contiguous) receives the result when given."""
+    n, h, w, c = x.shape
+    kh, kw, sh, sw, ((pt, pb), (pl, pr)), dh, dw = _geometry(kernel_size, stride, padding, dilation)
+    oh, ow = out_size if out_size is not None else columns_output_size(
+        (h, w), (kh, kw), (sh, sw), ((pt, pb), (pl, pr)), (dh, dw))
+    shape = (n * oh * ow, kh * kw * c)
+    if out is None:
+        out = np.empty(shape, dtype=x.dtype)
+    elif out.shape != shape or out.dtype != x.dtype or not out.flags.c_contiguous:
+        raise ValueError(f"im2col_nhwc: out must be C-contiguous with shape {shape} and dtype {x.dtype}, "
+                         f"got {out.shape} {out.dtype}")
+    _im2col_rows(np.ascontiguousarray(x), kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, int(groups), out)
+    return out
+
+
+def col2im_nhwc(rows: np.ndarray, image_shape, kernel_size, stride=1, padding=0, dilation=1, groups: int = 1,
+                out_size=None, out: np.ndarray | None = None, accumulate: bool = False) -> np.ndarray:
+    """Adjoint of :func:`im2col_nhwc`: scatter-add rows (N*OH*OW, kH*kW*C) into an image ``image_shape``
+    (N, H, W, C); ``out_size`` (OH, OW) as for im2col. ``out`` (C-contiguous) receives the image; its contents
+    are added to with ``accumulate``."""
+    n, h, w, c = image_shape
+    kh, kw, sh, sw, pads, dh, dw = _geometry(kernel_size, stride, padding, dilation)
+    oh, ow = out_size if out_size is not None else columns_output_size((h, w), (kh, kw), (sh, sw), pads, (dh, dw))
+    if rows.shape != (n * oh * ow, kh * kw * c):
+        raise ValueError(f"col2im_nhwc: expected rows of shape {(n * oh * ow, kh * kw * c)}, got {rows.shape}")
+    if out is None:
+        out, accumulate = np.empty((n, h, w, c), dtype=rows.dtype), False
+    elif out.shape != (n, h, w, c) or not out.flags.c_contiguous:
+        raise ValueError(f"col2im_nhwc: out must be C-contiguous with shape {(n, h, w, c)}, got {out.shape}")
+    _col2im_rows(np.ascontiguousarray(rows), kh, kw, sh, sw, pads[0][0], pads[1][0], dh, dw, oh, ow, int(groups),
+                 bool(accumulate), out)
+    return out
+
+
 # ------------------------------------------------------------------------------ plain references
 
 
@@ -170,3 +310,28 @@ def col2im_reference(cols: np.ndarray, image_size, stride=1, padding=0, dilation
                     if y < xp.shape[2] and z < xp.shape[3]:
                         xp[:, :, y, z] += cols[:, i, j, :, r, q].T
     return xp[:, :, pt:pt + h, pl:pl + w]
+
+
+def _rows_from_columns(cols: np.ndarray, groups: int) -> np.ndarray:
+    """(C, kH, kW, N, OH, OW) columns -> (N*OH*OW, G*kH*kW*Cg) channels-last rows."""
+    c, kh, kw, n, oh, ow = cols.shape
+    g = groups
+    cols = cols.reshape(g, c // g, kh, kw, n, oh, ow).transpose(4, 5, 6, 0, 2, 3, 1)
+    return cols.reshape(n * oh * ow, c * kh * kw)
+
+
+def im2col_nhwc_reference(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1, groups: int = 1) -> np.ndarray:
+    """:func:`im2col_nhwc` by the NCHW loop reference on x (N, H, W, C), re-indexed to rows."""
+    cols = im2col_reference(x.transpose(0, 3, 1, 2), kernel_size, stride, padding, dilation)
+    return np.ascontiguousarray(_rows_from_columns(cols, groups))
+
+
+def col2im_nhwc_reference(rows: np.ndarray, image_shape, kernel_size, stride=1, padding=0, dilation=1,
+                          groups: int = 1, out_size=None) -> np.ndarray:
+    """:func:`col2im_nhwc` by the NCHW loop reference: rows re-indexed to columns, scattered, back to NHWC."""
+    n, h, w, c = image_shape
+    kh, kw, sh, sw, pads, dh, dw = _geometry(kernel_size, stride, padding, dilation)
+    oh, ow = out_size if out_size is not None else columns_output_size((h, w), (kh, kw), (sh, sw), pads, (dh, dw))
+    g = groups
+    cols = rows.reshape(n, oh, ow, g, kh, kw, c // g).transpose(3, 6, 4, 5, 0, 1, 2).reshape(c, kh, kw, n, oh, ow)
+    return np.ascontiguousarray(col2im_reference(cols, (h, w), stride, padding, dilation).transpose(0, 2, 3, 1))
