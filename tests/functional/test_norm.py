@@ -233,3 +233,35 @@ def test_local_response_norm_errors():
         F.local_response_norm(x3, 2, beta=None)
     with pytest.raises(TypeError, match=r"^local_response_norm: input must be floating point, got dtype int64"):
         F.local_response_norm(ck.tensor(np.ones((1, 2, 3), dtype=np.int64)), 2)
+
+
+def _channels_last(a):
+    return np.ascontiguousarray(np.moveaxis(a, 1, -1)).transpose(0, a.ndim - 1, *range(1, a.ndim - 1))
+
+
+@requires_torch
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (16, 8, 12, 12), (3, 4, 2, 3, 2)], ids=str)
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("grad_layout", ["channels_last", "contiguous"])
+def test_batch_norm_channels_last_input_matches_torch(training, shape, dtype, grad_layout):
+    """Channels-last memory (what convolutions return) takes the compiled row kernels: same results, and the
+    output and input gradient keep that layout."""
+    x, w, b, rm, rv = _bn_arrays(shape, dtype)
+    xo = ck.Tensor(_channels_last(x), requires_grad=True)
+    wo, bo = ck.tensor(w, requires_grad=True), ck.tensor(b, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    wt, bt = torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)
+    ours_rm, ours_rv, theirs_rm, theirs_rv = rm.copy(), rv.copy(), torch.tensor(rm), torch.tensor(rv)
+    y = F.batch_norm(xo, ours_rm, ours_rv, wo, bo, training=training, momentum=0.2, eps=1e-4)
+    ref = TF.batch_norm(xt, theirs_rm, theirs_rv, wt, bt, training=training, momentum=0.2, eps=1e-4)
+    assert y.dtype == dtype and np.moveaxis(y.data, 1, -1).flags.c_contiguous
+    assert_close(y, ref, "forward")
+    assert_close(ours_rm, theirs_rm, "running_mean")
+    assert_close(ours_rv, theirs_rv, "running_var")
+    g = rand(*shape, dtype=dtype, seed=5)
+    y.backward(_channels_last(g) if grad_layout == "channels_last" else g)
+    ref.backward(torch.tensor(g))
+    assert_close(xo.grad, xt.grad, "grad input")
+    assert_close(wo.grad, wt.grad, "grad weight")
+    assert_close(bo.grad, bt.grad, "grad bias")

@@ -149,3 +149,69 @@ def test_lrn_forward_and_backward(size, dtype):
         xm[i] -= eps
         num[i] = (np.sum(g64 * ref_lrn(xp, size, alpha, beta, k)) - np.sum(g64 * ref_lrn(xm, size, alpha, beta, k))) / (2 * eps)
     assert_close(dx, num.astype(dtype), "lrn backward", tol=1e-4 if dtype == np.float32 else 1e-8)
+
+
+# ------------------------------------------------------------------------------ channels-last rows (compiled)
+
+
+@pytest.fixture(params=[1, 2, 3], ids=lambda t: f"{t}-threads")
+def threads(request, monkeypatch):
+    """Split even small inputs over ``request.param`` threads."""
+    from cnnkit.kernels import _parallel
+
+    monkeypatch.setattr(K, "PARALLEL_MIN_SIZE", 0)
+    monkeypatch.setattr(_parallel, "_num_threads", request.param)
+    return request.param
+
+
+def _rows_case(dtype, m=37, c=5, offset=0.0):
+    x = rand(m, c, dtype=dtype) * 2 + offset
+    w, b = rand(c, dtype=dtype, seed=1), rand(c, dtype=dtype, seed=2)
+    g = rand(m, c, dtype=dtype, seed=3)
+    return x, w, b, g
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("offset", [0.0, 1e3], ids=["centred", "large-mean"])
+def test_bn_rows_match_the_numpy_kernels(threads, dtype, offset):
+    """The compiled (M, C) kernels equal the (N, C, L) NumPy ones on the same data seen as (1, C, M)."""
+    x, w, b, g = _rows_case(dtype, offset=offset)
+    x0, g0 = x.copy(), g.copy()
+    y, mean, var, invstd = K.batch_norm_train_forward_rows(x, w, b, 1e-5)
+    ry, rmean, rvar, rinvstd = K.batch_norm_train_forward(x.T[None].copy(), w, b, 1e-5)
+    assert y.dtype == mean.dtype == var.dtype == invstd.dtype == dtype and y.flags.c_contiguous
+    assert_close(y, ry[0].T, "forward")
+    assert_close(mean, rmean, "mean")
+    assert_close(var, rvar, "var", tol=1e-4 if dtype == np.float32 else 1e-9)
+    dx, dw, db = K.batch_norm_train_backward_rows(g, x, mean, invstd, w)
+    rdx, rdw, rdb = K.batch_norm_train_backward(g.T[None].copy(), x.T[None].copy(), mean, invstd, w)
+    assert dx.dtype == dw.dtype == db.dtype == dtype
+    assert_close(dx, rdx[0].T, "dx")
+    assert_close(dw, rdw, "dw")
+    assert_close(db, rdb, "db")
+    rm, rv = rand(5, dtype=dtype, seed=4), rand(5, dtype=dtype, seed=5, low=0.5)
+    assert_close(K.batch_norm_eval_forward_rows(x, rm, rv, w, b, 1e-5),
+                 K.batch_norm_eval_forward(x.T[None].copy(), rm, rv, w, b, 1e-5)[0].T, "eval forward")
+    assert np.array_equal(x, x0) and np.array_equal(g, g0)
+
+
+def test_bn_rows_against_the_loop_reference(threads):
+    x, w, b, g = _rows_case(np.float64, m=6, c=3)
+    y, mean, var, invstd = K.batch_norm_train_forward_rows(x, w, b, 1e-5)
+    ry, rmean, rvar = ref_bn_train(x.T[None], w, b, 1e-5)
+    assert_close(y, ry[0].T, "forward")
+    dx, dw, db = K.batch_norm_train_backward_rows(g, x, mean, invstd, w, need_weight=False)
+    rdx, _, rdb = ref_bn_train_backward(g.T[None], x.T[None], w, 1e-5)
+    assert dw is None
+    assert_close(dx, rdx[0].T, "dx")
+    assert_close(db, rdb, "db")
+
+
+def test_channels_last_rows_views():
+    a = np.zeros((2, 3, 4, 5), np.float32)
+    assert K.channels_last_rows(a) is None
+    cl = np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    rows = K.channels_last_rows(cl)
+    assert rows.shape == (40, 3) and np.shares_memory(rows, cl)
+    assert K.channels_last_rows(np.zeros((4, 3))).shape == (4, 3)
+    assert K.channels_last_rows(np.zeros(4)) is None

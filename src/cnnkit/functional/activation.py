@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from ..autograd import Function, Tensor, _to_dtype
+from ..kernels import elementwise as _elementwise
 from ..kernels import softmax as _softmax_kernels
 
 # ------------------------------------------------------------------------------ erf (for the exact GELU)
@@ -90,11 +91,11 @@ class ReLU(Function):
     """max(x, 0); the gradient is 1 where x > 0 and 0 elsewhere (0 at x == 0, as PyTorch)."""
 
     def forward(self, x):
-        self.y = np.maximum(x, 0)
+        self.y = _elementwise.relu(x)
         return self.y
 
     def backward(self, g):
-        return np.multiply(g, self.y > 0)
+        return _elementwise.relu_backward(g, self.y)
 
 
 class Hardtanh(Function):

@@ -9,11 +9,20 @@ are cast to the input's dtype, so float32 data stays float32.
     backward:  dx = w * invstd / M * (M g - sum(g) - xhat * sum(g xhat)),   M = N * L
                dw = sum(g xhat),  db = sum(g)
     inference: y = x * a + (b - mean_r * a),  a = w / sqrt(var_r + eps)
+
+Channels-last data (NHWC, and plain (N, C)) is seen as rows ``(M, C)``, M = N * L, and handled by compiled
+kernels split over the worker threads (:mod:`._parallel`): two passes forward (per-channel sums, then the
+affine map) and two backward (per-channel sums of g and g * (x - mean), then dx). The sums accumulate in
+float64; the data stays in its dtype. The NumPy (N, C, L) kernels serve every other layout and are the
+references the compiled ones are tested against.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from . import _parallel
+from ._numba import njit
 
 
 def _col(v: np.ndarray, dtype) -> np.ndarray:
@@ -95,6 +104,150 @@ def batch_norm_eval_backward(g: np.ndarray, x: np.ndarray, running_mean, running
     if need_bias:
         db = g.sum(axis=(0, 2))
     return dx, dw, db
+
+
+# ------------------------------------------------------------------------------ channels-last rows (compiled)
+
+PARALLEL_MIN_SIZE = 1 << 16  # elements below which the row kernels run on the calling thread
+
+
+def channels_last_rows(x: np.ndarray) -> np.ndarray | None:
+    """``x`` (N, C, *spatial) as a C-contiguous (N * L, C) view when its memory is channels-last, else None."""
+    if x.ndim < 2:
+        return None
+    t = np.moveaxis(x, 1, -1) if x.ndim > 2 else x
+    return t.reshape(-1, x.shape[1]) if t.flags.c_contiguous else None
+
+
+def _row_parts(m: int, size: int) -> list[tuple[int, int]]:
+    return _parallel.split(m, _parallel.get_num_threads() if size >= PARALLEL_MIN_SIZE else 1)
+
+
+# Flat arrays with unsigned indices: Numba then skips negative-index wraparound and LLVM vectorises the loops.
+
+
+@njit
+def _shifted_sums(x, shift, s1, s2):
+    """s1[c] += sum_m (x[m, c] - shift[c]),  s2[c] += sum_m (x[m, c] - shift[c])^2  (float64 s1, s2)."""
+    m, c = x.shape
+    xf, u = x.reshape(-1), np.uint64
+    for i in range(m):
+        r0 = u(i * c)
+        for j in range(u(c)):
+            d = np.float64(xf[r0 + j]) - shift[j]
+            s1[j] += d
+            s2[j] += d * d
+
+
+@njit
+def _centered_affine(x, mean, scale, shift, out):
+    """out[m, c] = (x[m, c] - mean[c]) * scale[c] + shift[c]."""
+    m, c = x.shape
+    xf, of, u = x.reshape(-1), out.reshape(-1), np.uint64
+    for i in range(m):
+        r0 = u(i * c)
+        for j in range(u(c)):
+            of[r0 + j] = (xf[r0 + j] - mean[j]) * scale[j] + shift[j]
+
+
+@njit
+def _grad_sums(g, x, mean, sg, sgx):
+    """sg[c] += sum_m g[m, c],  sgx[c] += sum_m g[m, c] * (x[m, c] - mean[c])  (float64 sg, sgx)."""
+    m, c = x.shape
+    gf, xf, u = g.reshape(-1), x.reshape(-1), np.uint64
+    for i in range(m):
+        r0 = u(i * c)
+        for j in range(u(c)):
+            gv = np.float64(gf[r0 + j])
+            sg[j] += gv
+            sgx[j] += gv * (np.float64(xf[r0 + j]) - mean[j])
+
+
+@njit
+def _grad_input(g, x, mean, a, b, k, out):
+    """out[m, c] = g[m, c] * a[c] + (x[m, c] - mean[c]) * b[c] + k[c]."""
+    m, c = x.shape
+    gf, xf, of, u = g.reshape(-1), x.reshape(-1), out.reshape(-1), np.uint64
+    for i in range(m):
+        r0 = u(i * c)
+        for j in range(u(c)):
+            of[r0 + j] = gf[r0 + j] * a[j] + (xf[r0 + j] - mean[j]) * b[j] + k[j]
+
+
+def _per_part_sums(kernel, arrays, m: int, c: int, *extra) -> tuple[np.ndarray, np.ndarray]:
+    """Run a two-accumulator sum kernel over row ranges on the threads and add the partial sums."""
+    parts = _row_parts(m, m * c)
+
+    def part(k):
+        lo, hi = parts[k]
+        s1, s2 = np.zeros(c), np.zeros(c)
+        kernel(*(a[lo:hi] for a in arrays), *extra, s1, s2)
+        return s1, s2
+
+    partials = _parallel.run(part, len(parts))
+    if not partials:
+        return np.zeros(c), np.zeros(c)
+    return sum(p[0] for p in partials), sum(p[1] for p in partials)
+
+
+def _map_rows(kernel, arrays, out: np.ndarray, *coefficients) -> np.ndarray:
+    """out[lo:hi] = kernel(arrays[lo:hi], coefficients) over row ranges on the threads."""
+    parts = _row_parts(out.shape[0], out.size)
+    _parallel.run(lambda k: kernel(*(a[parts[k][0]:parts[k][1]] for a in arrays), *coefficients,
+                                   out[parts[k][0]:parts[k][1]]), len(parts))
+    return out
+
+
+def batch_norm_train_forward_rows(x: np.ndarray, weight, bias, eps: float):
+    """:func:`batch_norm_train_forward` for channels-last rows ``x`` (M, C): returns (y (M, C), mean, var, invstd).
+
+    The sums are taken about the first row (a sample of each channel), which keeps var = E[d^2] - E[d]^2
+    free of cancellation when |mean| >> std."""
+    m, c = x.shape
+    dtype = x.dtype
+    shift = x[0].astype(np.float64)
+    s1, s2 = _per_part_sums(_shifted_sums, (x,), m, c, shift)
+    dmean = s1 / m
+    mean64 = shift + dmean
+    var64 = np.maximum(s2 / m - dmean * dmean, 0.0)
+    invstd64 = 1.0 / np.sqrt(var64 + eps)
+    scale = invstd64 if weight is None else invstd64 * weight
+    shift_out = np.zeros(c) if bias is None else np.asarray(bias, dtype=np.float64)
+    y = _map_rows(_centered_affine, (x,), np.empty_like(x), mean64.astype(dtype), scale.astype(dtype),
+                  shift_out.astype(dtype))
+    return y, mean64.astype(dtype), var64.astype(dtype), invstd64.astype(dtype)
+
+
+def batch_norm_train_backward_rows(g: np.ndarray, x: np.ndarray, mean: np.ndarray, invstd: np.ndarray, weight,
+                                   need_x: bool = True, need_weight: bool = True, need_bias: bool = True):
+    """:func:`batch_norm_train_backward` for channels-last rows ``g`` and ``x`` (M, C):
+
+        dx = scale * (g - sum_g / M - (x - mean) * invstd^2 * sum_gxc / M),   scale = invstd * w
+    """
+    m, c = x.shape
+    dtype = x.dtype
+    mean64, invstd64 = mean.astype(np.float64), invstd.astype(np.float64)
+    sum_g, sum_gxc = _per_part_sums(_grad_sums, (g, x), m, c, mean64)
+    db = sum_g.astype(dtype) if need_bias else None
+    dw = (sum_gxc * invstd64).astype(dtype) if need_weight else None
+    dx = None
+    if need_x:
+        scale = invstd64 if weight is None else invstd64 * weight
+        b = -scale * invstd64 * invstd64 * sum_gxc / m
+        k = -scale * sum_g / m
+        dx = _map_rows(_grad_input, (g, x), np.empty_like(x), mean.astype(dtype), scale.astype(dtype),
+                       b.astype(dtype), k.astype(dtype))
+    return dx, dw, db
+
+
+def batch_norm_eval_forward_rows(x: np.ndarray, running_mean, running_var, weight, bias, eps: float) -> np.ndarray:
+    """:func:`batch_norm_eval_forward` for channels-last rows ``x`` (M, C): y = (x - mean_r) * a + b."""
+    dtype = x.dtype
+    invstd = 1.0 / np.sqrt(np.asarray(running_var, dtype=np.float64).reshape(-1) + eps)
+    a = invstd if weight is None else invstd * weight
+    b = np.zeros(x.shape[1]) if bias is None else np.asarray(bias, dtype=np.float64)
+    mean = np.asarray(running_mean).reshape(-1).astype(dtype)
+    return _map_rows(_centered_affine, (x,), np.empty_like(x), mean, a.astype(dtype), b.astype(dtype))
 
 
 # ------------------------------------------------------------------------------ local response norm

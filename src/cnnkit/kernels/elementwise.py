@@ -1,0 +1,96 @@
+"""Elementwise kernels over the memory of dense arrays, split over the worker threads.
+
+An elementwise op does not care about the order of the elements, only that its operands agree: an array whose
+memory is dense in any axis order (C order, channels-last, ...) is walked as the flat run of its memory, and
+the result gets the same layout (``np.empty_like``). Operands of different layouts, or too small to be worth
+the threads, take the plain NumPy expression, which is also the reference the compiled loop is tested against.
+
+    relu:           y = max(x, 0)                  (NaN stays NaN)
+    relu_backward:  dx = g where y > 0, else 0
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _parallel
+from ._numba import njit
+
+__all__ = ["flat_memory", "relu", "relu_backward", "relu_reference", "relu_backward_reference"]
+
+PARALLEL_MIN_SIZE = 1 << 16  # elements below which NumPy on the calling thread is as fast
+
+
+def _memory_order(a: np.ndarray) -> tuple[int, ...]:
+    """Axes from the largest stride to the smallest: the order in which ``a``'s memory runs."""
+    return tuple(sorted(range(a.ndim), key=lambda ax: -abs(a.strides[ax])))
+
+
+def flat_memory(*arrays: np.ndarray) -> list[np.ndarray] | None:
+    """1-D views of the memory of same-shaped dense arrays that share one layout, or None if they do not."""
+    order = _memory_order(arrays[0])
+    flats = []
+    for a in arrays:
+        t = a.transpose(order)
+        if not t.flags.c_contiguous:
+            return None
+        flats.append(t.reshape(-1))
+    return flats
+
+
+def _parts(size: int) -> list[tuple[int, int]]:
+    return _parallel.split(size, _parallel.get_num_threads())
+
+
+@njit
+def _relu_kernel(x, out):
+    """out[i] = 0 if x[i] < 0 else x[i]."""
+    for i in range(np.uint64(x.size)):
+        v = x[i]
+        out[i] = 0 if v < 0 else v
+
+
+@njit
+def _relu_backward_kernel(g, y, out):
+    """out[i] = g[i] if y[i] > 0 else 0."""
+    for i in range(np.uint64(g.size)):
+        out[i] = g[i] if y[i] > 0 else 0
+
+
+def relu_reference(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0)
+
+
+def relu_backward_reference(g: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.multiply(g, y > 0)
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    """max(x, 0) in x's layout and dtype."""
+    if x.size < PARALLEL_MIN_SIZE or x.dtype.kind != "f":
+        return relu_reference(x)
+    y = np.empty_like(x)
+    flats = flat_memory(x, y)
+    if flats is None:
+        return relu_reference(x)
+    xf, yf = flats
+    parts = _parts(xf.size)
+    _parallel.run(lambda k: _relu_kernel(xf[parts[k][0]:parts[k][1]], yf[parts[k][0]:parts[k][1]]), len(parts))
+    return y
+
+
+def relu_backward(g: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The gradient of relu given its output ``y``: g where y > 0, else 0."""
+    if g.size < PARALLEL_MIN_SIZE or g.dtype != y.dtype or g.shape != y.shape:
+        return relu_backward_reference(g, y)
+    out = np.empty_like(y)
+    flats = flat_memory(g, y, out)
+    if flats is None:  # g in another layout: bring it to y's (one copy) and mask it there
+        np.copyto(out, g)
+        flats = flat_memory(out, y, out)
+        if flats is None:
+            return relu_backward_reference(g, y)
+    gf, yf, of = flats
+    parts = _parts(gf.size)
+    _parallel.run(lambda k: _relu_backward_kernel(*(a[parts[k][0]:parts[k][1]] for a in (gf, yf, of))), len(parts))
+    return out
