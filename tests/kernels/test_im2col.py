@@ -13,6 +13,7 @@ from cnnkit.kernels.im2col import (
     columns_output_size,
     im2col,
     im2col_nhwc,
+    im2col_nhwc_columns,
     im2col_nhwc_reference,
     im2col_reference,
     normalize_padding,
@@ -192,3 +193,19 @@ def test_nhwc_buffers_and_accumulation():
         im2col_nhwc(x, 3, 2, 2, 1, out=np.empty((1, 1), np.float32))
     with pytest.raises(ValueError, match="col2im_nhwc: expected rows of shape"):
         col2im_nhwc(ref[1:], x.shape, 3, 2, 2, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_channel_major_columns_of_nhwc_match_im2col(dtype):
+    """im2col_nhwc_columns of an NHWC image is im2col of the same image (NCHW view), flattened to 2-D."""
+    rng = np.random.default_rng(10)
+    for (n, c, h, w), k, s, p, d in GRID:
+        x = rng.standard_normal((n, h, w, c)).astype(dtype)
+        ref = im2col_reference(x.transpose(0, 3, 1, 2), k, s, p, d)
+        ours = im2col_nhwc_columns(x, k, s, p, d)
+        assert ours.dtype == dtype
+        assert np.array_equal(ours, ref.reshape(ours.shape)), ((n, c, h, w), k, s, p, d)
+    x = rng.standard_normal((2, 7, 6, 2))
+    part = im2col_nhwc_columns(x, (3, 2), (1, 2), 1, 2, out_size=(3, 2))
+    assert np.array_equal(part, im2col_reference(x.transpose(0, 3, 1, 2), (3, 2), (1, 2), 1, 2,
+                                                 out_size=(3, 2)).reshape(part.shape))

@@ -23,6 +23,13 @@ def _as_batch(x: np.ndarray) -> np.ndarray:
     return x[None] if x.ndim == 3 else x
 
 
+def _channels_last(x4: np.ndarray) -> np.ndarray | None:
+    """The C-contiguous (N, H, W, C) view of an (N, C, H, W) array with channels-last memory and C > 1, else None
+    (a one-channel array is both layouts and stays with the NCHW kernels)."""
+    xh = x4.transpose(0, 2, 3, 1)
+    return xh if x4.shape[1] > 1 and xh.flags.c_contiguous and not x4.flags.c_contiguous else None
+
+
 # ------------------------------------------------------------------------------ Functions
 
 
@@ -32,8 +39,14 @@ class MaxPool2d(Function):
     def forward(self, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices=False):
         x4 = _as_batch(x)
         need_indices = return_indices or bool(self.needs_input_grad)
-        out, idx = _k.max_pool2d_forward(x4, kernel_size, stride, padding, dilation, ceil_mode,
-                                         return_indices=need_indices)
+        xh = _channels_last(x4)
+        if xh is not None:  # channels-last memory (a convolution's output): the compiled NHWC kernel
+            out, idx = _k.max_pool2d_forward_nhwc(xh, kernel_size, stride, padding, dilation, ceil_mode,
+                                                  return_indices=need_indices)
+            out, idx = out.transpose(0, 3, 1, 2), None if idx is None else idx.transpose(0, 3, 1, 2)
+        else:
+            out, idx = _k.max_pool2d_forward(x4, kernel_size, stride, padding, dilation, ceil_mode,
+                                             return_indices=need_indices)
         if self.needs_input_grad:
             self.shape, self.unbatched, self.indices = x4.shape, x.ndim == 3, idx
             self.empty = _k.max_pool2d_empty_windows(*x4.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
@@ -46,7 +59,13 @@ class MaxPool2d(Function):
         idx = self.indices
         if self.empty is not None:  # windows lying wholly in the padding output -inf and pass nothing back
             g, idx = np.where(self.empty, 0, g), np.where(self.empty, 0, idx)
-        grad = _k.max_pool2d_backward(g, idx, self.shape)
+        idx_h = _channels_last(idx)
+        if idx_h is not None:
+            g_h = np.ascontiguousarray(g.transpose(0, 2, 3, 1))
+            n, c, h, w = self.shape
+            grad = _k.max_pool2d_backward_nhwc(g_h, idx_h, (n, h, w, c)).transpose(0, 3, 1, 2)
+        else:
+            grad = _k.max_pool2d_backward(g, idx, self.shape)
         return grad[0] if self.unbatched else grad
 
 

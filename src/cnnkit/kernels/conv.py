@@ -22,7 +22,9 @@ Work and memory: the batch is cut into one contiguous range per thread (:mod:`._
 in each), each range into chunks whose rows buffer stays near ``COLUMN_BUDGET_BYTES`` (cache-sized; the one
 buffer is reused from chunk to chunk); each chunk's GEMM writes straight into its slice of the output, and the
 weight gradient is accumulated chunk by chunk per thread, then summed. A 1x1 convolution with stride 1 and no
-padding is a plain GEMM on the image (no im2col); a depthwise convolution (groups = C) is a direct compiled loop.
+padding is a plain GEMM on the image (no im2col); an input of very few channels (an image) is unfolded into
+channel-major columns instead (long runs), with out^T = W @ cols; a depthwise convolution (groups = C) is a direct
+compiled loop.
 Padding is never materialised, and the dtype of the inputs (float32 or float64) is kept throughout.
 """
 
@@ -35,7 +37,7 @@ import numpy as np
 from . import _parallel
 from ._numba import njit
 from .conv_arith import conv_transpose_output_size
-from .im2col import col2im_nhwc, columns_output_size, im2col_nhwc, normalize_padding
+from .im2col import _col2im_rows, _im2col_columns, _im2col_rows, columns_output_size, normalize_padding
 
 __all__ = [
     "COLUMN_BUDGET_BYTES",
@@ -49,6 +51,7 @@ __all__ = [
 
 COLUMN_BUDGET_BYTES = 2 << 20  # target size of the rows buffer of one batch chunk (per thread)
 PARALLEL_MIN_FLOPS = 2e6  # smaller convolutions run on one thread: handing work out would cost more
+CHANNEL_MAJOR_MAX_CHANNELS = 4  # inputs with at most this many channels use channel-major columns
 
 
 def _pair(value) -> tuple[int, int]:
@@ -96,6 +99,11 @@ class _Geometry:
                 and self.groups == 1 and (self.oh, self.ow) == (self.h, self.w))
 
     @property
+    def channel_major(self) -> bool:
+        """Few input channels (one group): im2col into channel-major columns, whose runs are long (:mod:`.im2col`)."""
+        return self.groups == 1 and self.c <= CHANNEL_MAJOR_MAX_CHANNELS and not self.pointwise
+
+    @property
     def depthwise(self) -> bool:
         """One input channel per group (groups = C > 1): computed directly, without im2col."""
         return self.groups == self.c and self.groups > 1
@@ -124,26 +132,29 @@ class _Geometry:
             return image.reshape(nc * self.spatial, self.c)
         out = buffer[: nc * self.spatial * self.c * self.kernel[0] * self.kernel[1]]
         out = out.reshape(nc * self.spatial, -1)
-        return im2col_nhwc(image, self.kernel, self.stride, self.pads, self.dilation, self.groups,
-                           (self.oh, self.ow), out=out)
+        _im2col_rows(image, *self.kernel_args, out)
+        return out
+
+    def columns(self, image: np.ndarray, buffer: np.ndarray) -> np.ndarray:
+        """Channel-major columns (C*kH*kW, nc*OH*OW) of an NHWC chunk ``image`` (nc, H, W, C), in ``buffer``."""
+        out = buffer[: image.shape[0] * self.spatial * self.k_group].reshape(self.k_group, -1)
+        _im2col_columns(image, *self.kernel_args[:-1], out)
+        return out
+
+    def scatter(self, drows: np.ndarray, image: np.ndarray) -> None:
+        """col2im of rows (nc*OH*OW, G*kH*kW*C/G) into an NHWC chunk ``image`` (nc, H, W, C), overwriting it."""
+        _col2im_rows(drows, *self.kernel_args, False, image)
+
+    @property
+    def kernel_args(self) -> tuple:
+        """The geometry arguments of the compiled row kernels (:mod:`.im2col`)."""
+        (kh, kw), (sh, sw), ((pt, _), (pl, _)), (dh, dw) = self.kernel, self.stride, self.pads, self.dilation
+        return kh, kw, sh, sw, pt, pl, dh, dw, self.oh, self.ow, self.groups
 
     def parts(self) -> list[tuple[int, int]]:
         """The batch ranges the threads take: one per thread, or one in all for a small convolution."""
         threads = _parallel.get_num_threads() if self.flops >= PARALLEL_MIN_FLOPS else 1
         return _parallel.split(self.n, threads)
-
-
-def _weight_matrix(w: np.ndarray, groups: int) -> np.ndarray:
-    """W (O, C/G, kH, kW) as G matrices (kH*kW*C/G, O/G), rows ordered (i, j, c) like the im2col columns."""
-    o, cg, kh, kw = w.shape
-    return np.ascontiguousarray(w.reshape(groups, o // groups, cg, kh, kw).transpose(0, 3, 4, 2, 1)).reshape(
-        groups, kh * kw * cg, o // groups)
-
-
-def _weight_from_matrix(m: np.ndarray, w_shape) -> np.ndarray:
-    """The inverse of :func:`_weight_matrix` for a gradient given as (G, O/G, kH*kW*C/G)."""
-    o, cg, kh, kw = w_shape
-    return np.ascontiguousarray(m.reshape(o, kh, kw, cg).transpose(0, 3, 1, 2))
 
 
 def _group_columns(a: np.ndarray, g: int, width: int) -> np.ndarray:
@@ -166,77 +177,133 @@ def _sum_parts(partials: list, shape, dtype) -> np.ndarray:
     return total
 
 
-def _im2col_pass(a: np.ndarray, wmat: np.ndarray, geo: _Geometry, out: np.ndarray | None = None,
+class _Weights:
+    """The weight W (O, C/G, kH, kW) as the GEMM operand of either column layout, and the weight gradient
+    accumulated in that layout and returned in W's shape.
+
+    rows layout:            G matrices (kH*kW*C/G, O/G), rows ordered (i, j, c) like the im2col rows
+    channel-major layout:   one matrix (O, C*kH*kW), i.e. W itself reshaped (one group)
+    """
+
+    def __init__(self, weight: np.ndarray, geo: _Geometry, channel_major: bool):
+        self.shape, self.geo, self.channel_major = weight.shape, geo, channel_major
+        g, o = geo.groups, geo.o
+        if channel_major:
+            self.matrix = weight.reshape(o, geo.k_group)
+        else:
+            o, cg, kh, kw = weight.shape
+            self.matrix = np.ascontiguousarray(
+                weight.reshape(g, o // g, cg, kh, kw).transpose(0, 3, 4, 2, 1)).reshape(g, kh * kw * cg, o // g)
+
+    def gradient_buffers(self, dtype) -> tuple[np.ndarray, np.ndarray]:
+        """(accumulator, scratch) for the weight gradient of one thread."""
+        geo = self.geo
+        shape = (geo.o, geo.k_group) if self.channel_major else (geo.groups, geo.o // geo.groups, geo.k_group)
+        return np.zeros(shape, dtype), np.empty(shape[-2:], dtype)
+
+    def gradient(self, accumulators: list) -> np.ndarray:
+        """The threads' accumulators summed, in W's shape (O, C/G, kH, kW)."""
+        total = accumulators[0]
+        for acc in accumulators[1:]:
+            total += acc
+        if self.channel_major:
+            return total.reshape(self.shape)
+        o, cg, kh, kw = self.shape
+        return np.ascontiguousarray(total.reshape(o, kh, kw, cg).transpose(0, 3, 1, 2))
+
+
+def _accumulate_weight_gradient(grad_w, tmp, dy: np.ndarray, cols: np.ndarray, weights: _Weights) -> None:
+    """grad_w += dY^T @ rows (per group), or dY^T @ cols^T for channel-major columns."""
+    if weights.channel_major:
+        grad_w += np.matmul(dy.T, cols.T, out=tmp)
+        return
+    geo = weights.geo
+    og, kg = geo.o // geo.groups, geo.k_group
+    for gi in range(geo.groups):
+        grad_w[gi] += np.matmul(_group_columns(dy, gi, og).T, _group_columns(cols, gi, kg), out=tmp)
+
+
+def _im2col_pass(a: np.ndarray, weight: np.ndarray, geo: _Geometry, out: np.ndarray | None = None,
                  bias: np.ndarray | None = None, partner: np.ndarray | None = None) -> np.ndarray | None:
     """Chunk loop over rows = im2col(a), ``a`` the NHWC image (N, H, W, C) of the convolution's input.
 
     If ``out`` (N*OH*OW, O) is given: out = rows @ W (+ bias), the convolution. If ``partner`` (N*OH*OW, O) is
-    given: return dW = partner^T @ rows as (G, O/G, kH*kW*C/G), the weight gradient. Both share the rows.
+    given: return dW = partner^T @ rows in W's shape, the weight gradient. Both share the rows (or, with very few
+    input channels, the channel-major columns: out^T = W @ cols, dW = partner^T @ cols^T).
     """
     g, og, kg, s, dtype = geo.groups, geo.o // geo.groups, geo.k_group, geo.spatial, a.dtype
+    weights = _Weights(weight, geo, geo.channel_major)
+    w = weights.matrix
 
     def part(k):
         lo, hi = ranges[k]
         buffer = geo.rows_buffer(lo, hi, dtype)
-        grad_w = tmp = None
-        if partner is not None:
-            grad_w, tmp = np.zeros((g, og, kg), dtype), np.empty((og, kg), dtype)
+        grad_w, tmp = weights.gradient_buffers(dtype) if partner is not None else (None, None)
         for n0, n1 in geo.chunks(lo, hi, dtype.itemsize):
-            rows = geo.rows(a[n0:n1], buffer)
+            if weights.channel_major:
+                cols = geo.columns(a[n0:n1], buffer)
+            else:
+                cols = geo.rows(a[n0:n1], buffer)
             if out is not None:
                 y = out[n0 * s:n1 * s]
-                for gi in range(g):
-                    np.matmul(_group_columns(rows, gi, kg), wmat[gi], out=_group_columns(y, gi, og))
+                if weights.channel_major:
+                    np.matmul(w, cols, out=y.T)
+                else:
+                    for gi in range(g):
+                        np.matmul(_group_columns(cols, gi, kg), w[gi], out=_group_columns(y, gi, og))
                 if bias is not None:
                     y += bias
             if partner is not None:
-                dy = partner[n0 * s:n1 * s]
-                for gi in range(g):
-                    grad_w[gi] += np.matmul(_group_columns(dy, gi, og).T, _group_columns(rows, gi, kg), out=tmp)
+                _accumulate_weight_gradient(grad_w, tmp, partner[n0 * s:n1 * s], cols, weights)
         return grad_w
 
     ranges = geo.parts()
     partials = _parallel.run(part, len(ranges))
-    return _sum_parts(partials, (g, og, kg), dtype) if partner is not None else None
+    if partner is None:
+        return None
+    return weights.gradient(partials) if partials else np.zeros(weight.shape, dtype)
 
 
-def _col2im_pass(b: np.ndarray, wmat: np.ndarray, geo: _Geometry, out: np.ndarray | None = None,
+def _col2im_pass(b: np.ndarray, weight: np.ndarray, geo: _Geometry, out: np.ndarray | None = None,
                  partner: np.ndarray | None = None, bias: np.ndarray | None = None) -> np.ndarray | None:
     """Chunk loop over ``b`` (N*OH*OW, O), shaped like the convolution's output as a matrix.
 
     If ``out`` (N, H, W, C) is given: out = col2im(b @ W^T) (+ bias), the convolution's input gradient. If
-    ``partner`` (N, H, W, C) is given: return dW = b^T @ im2col(partner) as (G, O/G, kH*kW*C/G).
+    ``partner`` (N, H, W, C) is given: return dW = b^T @ im2col(partner) in W's shape.
     """
     g, og, kg, s, dtype = geo.groups, geo.o // geo.groups, geo.k_group, geo.spatial, b.dtype
+    weights = _Weights(weight, geo, geo.channel_major and out is None)  # col2im needs the rows layout
+    w = weights.matrix
 
     def part(k):
         lo, hi = ranges[k]
         buffer = geo.rows_buffer(lo, hi, dtype)
-        grad_w = tmp = None
-        if partner is not None:
-            grad_w, tmp = np.zeros((g, og, kg), dtype), np.empty((og, kg), dtype)
+        grad_w, tmp = weights.gradient_buffers(dtype) if partner is not None else (None, None)
         for n0, n1 in geo.chunks(lo, hi, dtype.itemsize):
             dy = b[n0 * s:n1 * s]
             if partner is not None:
-                rows = geo.rows(partner[n0:n1], buffer)
-                for gi in range(g):
-                    grad_w[gi] += np.matmul(_group_columns(dy, gi, og).T, _group_columns(rows, gi, kg), out=tmp)
+                if weights.channel_major:
+                    cols = geo.columns(partner[n0:n1], buffer)
+                else:
+                    cols = geo.rows(partner[n0:n1], buffer)
+                _accumulate_weight_gradient(grad_w, tmp, dy, cols, weights)
             if out is not None:
                 if geo.pointwise:  # the rows are the image: write straight into it
-                    np.matmul(dy, wmat[0].T, out=out[n0:n1].reshape(-1, geo.c))
+                    np.matmul(dy, w[0].T, out=out[n0:n1].reshape(-1, geo.c))
                 else:
                     drows = buffer[: (n1 - n0) * s * g * kg].reshape((n1 - n0) * s, g * kg)
                     for gi in range(g):
-                        np.matmul(_group_columns(dy, gi, og), wmat[gi].T, out=_group_columns(drows, gi, kg))
-                    col2im_nhwc(drows, (n1 - n0, geo.h, geo.w, geo.c), geo.kernel, geo.stride, geo.pads,
-                                geo.dilation, g, (geo.oh, geo.ow), out=out[n0:n1])
+                        np.matmul(_group_columns(dy, gi, og), w[gi].T, out=_group_columns(drows, gi, kg))
+                    geo.scatter(drows, out[n0:n1])
                 if bias is not None:
                     out[n0:n1] += bias
         return grad_w
 
     ranges = geo.parts()
     partials = _parallel.run(part, len(ranges))
-    return _sum_parts(partials, (g, og, kg), dtype) if partner is not None else None
+    if partner is None:
+        return None
+    return weights.gradient(partials) if partials else np.zeros(weight.shape, dtype)
 
 
 # ------------------------------------------------------------------------------ depthwise (groups = C)
@@ -382,7 +449,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, st
     if geo.depthwise:
         return _depthwise_forward(xh, w, b, geo).transpose(0, 3, 1, 2)
     y = np.empty((geo.n, geo.oh, geo.ow, geo.o), dtype=x.dtype)
-    _im2col_pass(xh, _weight_matrix(w, geo.groups), geo, out=y.reshape(-1, geo.o), bias=b)
+    _im2col_pass(xh, w, geo, out=y.reshape(-1, geo.o), bias=b)
     return y.transpose(0, 3, 1, 2)
 
 
@@ -407,8 +474,7 @@ def conv2d_backward(grad: np.ndarray, x: np.ndarray | None, w: np.ndarray | None
             gx, gw = _depthwise_backward(gh, xh, weight, geo, need_input, need_weight)
         else:
             gx = np.empty((geo.n, geo.h, geo.w, geo.c), dtype=dtype) if need_input else None
-            gw = _col2im_pass(gh.reshape(-1, geo.o), _weight_matrix(weight, geo.groups), geo, out=gx, partner=xh)
-            gw = _weight_from_matrix(gw, w_shape) if need_weight else None
+            gw = _col2im_pass(gh.reshape(-1, geo.o), weight, geo, out=gx, partner=xh)
         if gx is not None:
             gx = gx.transpose(0, 3, 1, 2)
     gb = _column_sums(gh.reshape(-1, geo.o)) if need_bias else None
@@ -435,7 +501,7 @@ def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None 
     H' = (H-1)*sH - 2*pH + dH*(kH-1) + output_padding + 1: the adjoint of conv2d with weight w."""
     geo = _transpose_geometry(x.shape, w.shape, stride, padding, output_padding, dilation, groups)
     y = np.empty((geo.n, geo.h, geo.w, geo.c), dtype=x.dtype)
-    _col2im_pass(nhwc(x).reshape(-1, geo.o), _weight_matrix(w, geo.groups), geo, out=y, bias=b)
+    _col2im_pass(nhwc(x).reshape(-1, geo.o), w, geo, out=y, bias=b)
     return y.transpose(0, 3, 1, 2)
 
 
@@ -456,9 +522,7 @@ def conv_transpose2d_backward(grad: np.ndarray, x: np.ndarray | None, w: np.ndar
         weight = w if w is not None else np.zeros(w_shape, dtype=dtype)
         gx = np.empty((geo.n, geo.oh, geo.ow, geo.o), dtype=dtype) if need_input else None
         partner = nhwc(x).reshape(-1, geo.o) if need_weight else None
-        gw = _im2col_pass(gh, _weight_matrix(weight, geo.groups), geo,
-                          out=None if gx is None else gx.reshape(-1, geo.o), partner=partner)
-        gw = _weight_from_matrix(gw, w_shape) if need_weight else None
+        gw = _im2col_pass(gh, weight, geo, out=None if gx is None else gx.reshape(-1, geo.o), partner=partner)
         if gx is not None:
             gx = gx.transpose(0, 3, 1, 2)
     gb = _column_sums(gh.reshape(-1, gh.shape[3])) if need_bias else None

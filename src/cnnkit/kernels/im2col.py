@@ -22,6 +22,13 @@ Cg = C/G channels, one row per output position and one column per (group, kernel
 so each row is kH*kW runs of Cg contiguous values, and the convolution of group g is rows[:, g] @ W_g with
 W_g of shape (kH*kW*Cg, O/G), writing straight into the NHWC output. :func:`im2col_nhwc` and
 :func:`col2im_nhwc` are compiled loops (Numba); their references are the NCHW references, re-indexed.
+
+With very few channels (an image's 1 or 3) those runs are too short to copy fast, so :func:`im2col_nhwc_columns`
+builds the transposed, channel-major matrix of the same NHWC image instead,
+
+    cols[(c*kH + i)*kW + j, (n*OH + oh)*OW + ow] = xpad[n, oh*sH + i*dH, ow*sW + j*dW, c]
+
+whose rows are runs of OW values (the layout of :func:`im2col`, for one group).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from ._numba import njit
 from .conv_arith import conv_output_size
 
 __all__ = ["im2col", "col2im", "im2col_reference", "col2im_reference", "normalize_padding", "columns_output_size",
-           "im2col_nhwc", "col2im_nhwc", "im2col_nhwc_reference", "col2im_nhwc_reference"]
+           "im2col_nhwc", "col2im_nhwc", "im2col_nhwc_columns", "im2col_nhwc_reference", "col2im_nhwc_reference"]
 
 
 def _pair(value) -> tuple[int, int]:
@@ -235,6 +242,66 @@ def _col2im_rows(rows, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, groups, accumulat
                                 s1 = s0 + u(j * cg)
                                 for t in range(u(cg)):
                                     of[d1 + t] += rf[s1 + t]
+
+
+@njit
+def _im2col_columns(x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, out):
+    """out[(c*kH + i)*kW + j, (n*OH + r)*OW + q] = x[n, r*sH - top + i*dH, q*sW - left + j*dW, c] (0 outside
+    the image), for x (N, H, W, C) and out (C*kH*kW, N*OH*OW), both C-contiguous."""
+    n, h, w, c = x.shape
+    m = n * oh * ow
+    xf, of = x.reshape(-1), out.reshape(-1)
+    u = np.uint64
+    for ch in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                k = (ch * kh + i) * kw + j
+                z0 = j * dw - pl  # input column of output column q is q*sW + z0: valid for q in [qlo, qhi)
+                qlo = 0
+                while qlo < ow and qlo * sw + z0 < 0:
+                    qlo += 1
+                qhi = ow
+                while qhi > qlo and (qhi - 1) * sw + z0 >= w:
+                    qhi -= 1
+                for b in range(n):
+                    for r in range(oh):
+                        d0 = u(k * m + (b * oh + r) * ow)
+                        y = r * sh - pt + i * dh
+                        if y < 0 or y >= h:
+                            for t in range(u(ow)):
+                                of[d0 + t] = 0
+                            continue
+                        for t in range(u(qlo)):
+                            of[d0 + t] = 0
+                        for t in range(u(qhi), u(ow)):
+                            of[d0 + t] = 0
+                        s0 = u(((b * h + y) * w + qlo * sw + z0) * c + ch)
+                        d1 = d0 + u(qlo)
+                        if sw * c == 1:  # a contiguous run (one channel, stride 1)
+                            for t in range(u(qhi - qlo)):
+                                of[d1 + t] = xf[s0 + t]
+                        else:
+                            step = u(sw * c)
+                            for t in range(u(qhi - qlo)):
+                                of[d1 + t] = xf[s0 + t * step]
+
+
+def im2col_nhwc_columns(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1, out_size=None,
+                        out: np.ndarray | None = None) -> np.ndarray:
+    """Channel-major columns (C*kH*kW, N*OH*OW) of a channels-last image ``x`` (N, H, W, C), one group (see the
+    module docstring): the transpose of :func:`im2col_nhwc` with its columns ordered (c, i, j)."""
+    n, h, w, c = x.shape
+    kh, kw, sh, sw, ((pt, pb), (pl, pr)), dh, dw = _geometry(kernel_size, stride, padding, dilation)
+    oh, ow = out_size if out_size is not None else columns_output_size(
+        (h, w), (kh, kw), (sh, sw), ((pt, pb), (pl, pr)), (dh, dw))
+    shape = (c * kh * kw, n * oh * ow)
+    if out is None:
+        out = np.empty(shape, dtype=x.dtype)
+    elif out.shape != shape or out.dtype != x.dtype or not out.flags.c_contiguous:
+        raise ValueError(f"im2col_nhwc_columns: out must be C-contiguous with shape {shape} and dtype {x.dtype}, "
+                         f"got {out.shape} {out.dtype}")
+    _im2col_columns(np.ascontiguousarray(x), kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, out)
+    return out
 
 
 def im2col_nhwc(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1, groups: int = 1, out_size=None,

@@ -18,17 +18,24 @@ The fast kernels are vectorised over the whole batch: they visit a window one ke
 offset being a single strided slice of the input restricted to the outputs whose position falls inside it, so the
 padding is never materialised. The ``*_reference`` functions beside them are plain loops that mirror the rule
 above; tests compare the two.
+
+Channels-last input (what convolutions return) has compiled max-pooling kernels of its own (``*_nhwc``, on
+(N, H, W, C) arrays, batch split over the worker threads), which walk each window once with the channels as the
+inner, contiguous loop.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import _parallel
+from ._numba import njit
 from .conv_arith import conv_output_size
 
 __all__ = [
     "pool_output_shape", "adaptive_bins",
     "max_pool2d_forward", "max_pool2d_backward", "max_pool2d_empty_windows",
+    "max_pool2d_forward_nhwc", "max_pool2d_backward_nhwc",
     "avg_pool2d_forward", "avg_pool2d_backward",
     "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d_forward",
     "max_pool2d_reference", "max_pool2d_backward_reference", "avg_pool2d_reference",
@@ -230,6 +237,92 @@ def max_pool2d_backward(grad_out: np.ndarray, indices: np.ndarray, input_shape) 
     plane = np.arange(n * c, dtype=np.int64).reshape(n, c, 1, 1) * (h * w)
     np.add.at(grad, (indices + plane).ravel(), grad_out.ravel())
     return grad.reshape(n, c, h, w)
+
+
+# ------------------------------------------------------------------------------ max pooling, channels-last (compiled)
+
+
+@njit
+def _max_pool_nhwc_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, values, indices, want_indices):
+    """values[n, i, j, c] = max of x[n, i*sH - pH + a*dH, j*sW - pW + b*dW, c] over the taps inside the image,
+    taking a tap when it is strictly greater or NaN (first maximum, last NaN); indices[...] = its h*W + w,
+    starting at the window's first tap inside the image (PyTorch's pick for an all -inf window)."""
+    n, h, w, c = x.shape
+    _, oh, ow, _ = values.shape
+    xf, vf, idf = x.reshape(-1), values.reshape(-1), indices.reshape(-1)
+    u = np.uint64
+    for b in range(n):
+        for i in range(oh):
+            r0 = i * sh - ph
+            while r0 < 0:
+                r0 += dh
+            for j in range(ow):
+                c0 = j * sw - pw
+                while c0 < 0:
+                    c0 += dw
+                o0 = u(((b * oh + i) * ow + j) * c)
+                for ch in range(u(c)):
+                    vf[o0 + ch] = -np.inf
+                if want_indices:
+                    for ch in range(u(c)):
+                        idf[o0 + ch] = r0 * w + c0
+                for a in range(kh):
+                    r = i * sh - ph + a * dh
+                    if r < 0 or r >= h:
+                        continue
+                    for bb in range(kw):
+                        q = j * sw - pw + bb * dw
+                        if q < 0 or q >= w:
+                            continue
+                        x0 = u(((b * h + r) * w + q) * c)
+                        for ch in range(u(c)):
+                            v = xf[x0 + ch]
+                            if v > vf[o0 + ch] or v != v:
+                                vf[o0 + ch] = v
+                                if want_indices:
+                                    idf[o0 + ch] = r * w + q
+
+
+@njit
+def _max_pool_nhwc_backward_kernel(g, indices, out):
+    """out[n, k // W, k % W, c] += g[n, i, j, c] with k = indices[n, i, j, c]; out is zeroed first."""
+    n, h, w, c = out.shape
+    _, oh, ow, _ = g.shape
+    gf, idf, of = g.reshape(-1), indices.reshape(-1), out.reshape(-1)
+    u = np.uint64
+    for t in range(u(out.size)):
+        of[t] = 0
+    for b in range(n):
+        base = u(b * h * w * c)
+        for p in range(oh * ow):
+            g0 = u((b * oh * ow + p) * c)
+            for ch in range(u(c)):
+                of[base + u(idf[g0 + ch]) * u(c) + ch] += gf[g0 + ch]
+
+
+def max_pool2d_forward_nhwc(x: np.ndarray, kernel_size, stride, padding, dilation=(1, 1), ceil_mode: bool = False,
+                            return_indices: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`max_pool2d_forward` on a C-contiguous channels-last array x (N, H, W, C): returns values
+    (N, OH, OW, C) and int64 indices h*W + w of the same shape (None unless ``return_indices``)."""
+    n, h, w, c = x.shape
+    oh, ow = pool_output_shape(h, w, kernel_size, stride, padding, dilation, ceil_mode)
+    values = np.empty((n, oh, ow, c), dtype=x.dtype)
+    indices = np.empty((n, oh, ow, c) if return_indices else (n, 0, 0, 0), dtype=np.int64)
+    args = (*kernel_size, *stride, *padding, *dilation)
+    parts = _parallel.split(n, _parallel.get_num_threads())
+    _parallel.run(lambda k: _max_pool_nhwc_kernel(x[parts[k][0]:parts[k][1]], *args,
+                                                  values[parts[k][0]:parts[k][1]],
+                                                  indices[parts[k][0]:parts[k][1]], return_indices), len(parts))
+    return values, (indices if return_indices else None)
+
+
+def max_pool2d_backward_nhwc(grad_out: np.ndarray, indices: np.ndarray, input_shape) -> np.ndarray:
+    """:func:`max_pool2d_backward` for channels-last grad_out and indices (N, OH, OW, C) -> (N, H, W, C)."""
+    grad = np.empty(input_shape, dtype=grad_out.dtype)
+    parts = _parallel.split(input_shape[0], _parallel.get_num_threads())
+    _parallel.run(lambda k: _max_pool_nhwc_backward_kernel(
+        *(a[parts[k][0]:parts[k][1]] for a in (grad_out, indices, grad))), len(parts))
+    return grad
 
 
 # ------------------------------------------------------------------------------ average pooling
