@@ -15,6 +15,8 @@ import weakref
 
 import numpy as np
 
+from .kernels import elementwise as _elementwise
+
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
 int64 = np.dtype(np.int64)
@@ -381,6 +383,13 @@ def _accumulate_leaf(tensor: Tensor, grad: np.ndarray) -> None:
         tensor.grad = Tensor._wrap(tensor.grad.data + grad.astype(tensor.data.dtype, copy=False))
 
 
+def _add_arrays(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a + b for two gradients of one tensor (a compiled, threaded pass for large same-dtype arrays)."""
+    if a.shape == b.shape and a.dtype == b.dtype and a.size >= _elementwise.PARALLEL_MIN_SIZE:
+        return _elementwise.add(a, b)
+    return a + b
+
+
 def backward(tensor: Tensor, grad=None, retain_graph: bool = False) -> None:
     """Reverse-mode sweep from ``tensor``: see :meth:`Tensor.backward`."""
     if not tensor.requires_grad:
@@ -426,7 +435,7 @@ def backward(tensor: Tensor, grad=None, retain_graph: bool = False) -> None:
             else:
                 key = id(t.grad_fn)
                 prev = grads.get(key)
-                grads[key] = gi if prev is None else prev + gi
+                grads[key] = gi if prev is None else _add_arrays(prev, gi)
 
 
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:

@@ -52,3 +52,17 @@ def test_flat_memory():
     assert np.shares_memory(flat, a) and np.array_equal(flat, a.ravel())
     assert E.flat_memory(a, np.asfortranarray(a)) is None
     assert E.flat_memory(a[:, ::2]) is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_matches_numpy_in_every_layout_pair(threads, dtype):
+    rng = np.random.default_rng(1)
+    base_a, base_b = rng.standard_normal((2, 2, 3, 4, 5)).astype(dtype)
+    for name_a, a in _layouts(base_a):
+        for name_b, b in _layouts(base_b):
+            if a.shape != b.shape:
+                continue
+            out = E.add(a, b)
+            assert out.dtype == dtype
+            np.testing.assert_array_equal(out, a + b, err_msg=f"{name_a} + {name_b}")
+    assert E.add(base_a, base_b[0, 0]).shape == base_a.shape  # broadcasting falls back to NumPy

@@ -19,6 +19,8 @@ WINDOWS = [  # (h, w), kernel, stride, padding, dilation, ceil_mode
 
 @pytest.fixture(params=[1, 2, 3], ids=lambda t: f"{t}-threads")
 def threads(request, monkeypatch):
+    """Split even small inputs over ``request.param`` threads."""
+    monkeypatch.setattr(P, "PARALLEL_MIN_SIZE", 0)
     monkeypatch.setattr(_parallel, "_num_threads", request.param)
 
 

@@ -185,6 +185,12 @@ def split(n: int, parts: int) -> list[tuple[int, int]]:
     return [b for b in bounds if b[1] > b[0]]
 
 
+def ranges(n: int, work: float, min_work: float) -> list[tuple[int, int]]:
+    """:func:`split` of range(n) over the threads when ``work`` (in the caller's unit) reaches ``min_work``,
+    else one range: handing work to a helper thread costs tens of microseconds."""
+    return split(n, get_num_threads() if work >= min_work else 1)
+
+
 def run(fn, parts: int) -> list:
     """``[fn(0), ..., fn(parts - 1)]`` with the parts run side by side (at most one per thread).
 

@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 COLUMN_BUDGET_BYTES = 2 << 20  # target size of the rows buffer of one batch chunk (per thread)
-PARALLEL_MIN_FLOPS = 2e6  # smaller convolutions run on one thread: handing work out would cost more
+PARALLEL_MIN_FLOPS = 2e7  # smaller convolutions run on one thread: handing work out would cost more
 CHANNEL_MAJOR_MAX_CHANNELS = 4  # inputs with at most this many channels use channel-major columns
 
 
@@ -153,8 +153,7 @@ class _Geometry:
 
     def parts(self) -> list[tuple[int, int]]:
         """The batch ranges the threads take: one per thread, or one in all for a small convolution."""
-        threads = _parallel.get_num_threads() if self.flops >= PARALLEL_MIN_FLOPS else 1
-        return _parallel.split(self.n, threads)
+        return _parallel.ranges(self.n, self.flops, PARALLEL_MIN_FLOPS)
 
 
 def _group_columns(a: np.ndarray, g: int, width: int) -> np.ndarray:
@@ -390,7 +389,7 @@ def _depthwise_forward(xh: np.ndarray, w: np.ndarray, b, geo: _Geometry) -> np.n
     wd = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0))  # (kH, kW, O)
     y = np.empty((geo.n, geo.oh, geo.ow, geo.o), dtype=xh.dtype)
     args = _depthwise_args(geo)
-    ranges = _parallel.split(geo.n, _parallel.get_num_threads())
+    ranges = _parallel.ranges(geo.n, geo.flops, PARALLEL_MIN_FLOPS / 4)  # memory-bound: less work per flop
 
     def part(k):
         lo, hi = ranges[k]
@@ -409,7 +408,7 @@ def _depthwise_backward(gh: np.ndarray, xh: np.ndarray | None, w: np.ndarray, ge
     dx = np.empty((geo.n, geo.h, geo.w, geo.c), dtype=dtype) if need_input else np.empty((0, 1, 1, 1), dtype)
     x = xh if xh is not None else np.empty((0, 1, 1, 1), dtype)
     args = _depthwise_args(geo)
-    ranges = _parallel.split(geo.n, _parallel.get_num_threads())
+    ranges = _parallel.ranges(geo.n, geo.flops, PARALLEL_MIN_FLOPS / 4)  # memory-bound: less work per flop
 
     def part(k):
         lo, hi = ranges[k]

@@ -7,6 +7,7 @@ the threads, take the plain NumPy expression, which is also the reference the co
 
     relu:           y = max(x, 0)                  (NaN stays NaN)
     relu_backward:  dx = g where y > 0, else 0
+    add:            a + b                          (same shape and dtype; the autograd engine sums gradients)
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import numpy as np
 from . import _parallel
 from ._numba import njit
 
-__all__ = ["flat_memory", "relu", "relu_backward", "relu_reference", "relu_backward_reference"]
+__all__ = ["flat_memory", "relu", "relu_backward", "relu_reference", "relu_backward_reference", "add"]
 
-PARALLEL_MIN_SIZE = 1 << 16  # elements below which NumPy on the calling thread is as fast
+PARALLEL_MIN_SIZE = 1 << 18  # elements below which NumPy on the calling thread is as fast
 
 
 def _memory_order(a: np.ndarray) -> tuple[int, ...]:
@@ -57,6 +58,13 @@ def _relu_backward_kernel(g, y, out):
         out[i] = g[i] if y[i] > 0 else 0
 
 
+@njit
+def _add_kernel(a, b, out):
+    """out[i] = a[i] + b[i]."""
+    for i in range(np.uint64(a.size)):
+        out[i] = a[i] + b[i]
+
+
 def relu_reference(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0)
 
@@ -93,4 +101,21 @@ def relu_backward(g: np.ndarray, y: np.ndarray) -> np.ndarray:
     gf, yf, of = flats
     parts = _parts(gf.size)
     _parallel.run(lambda k: _relu_backward_kernel(*(a[parts[k][0]:parts[k][1]] for a in (gf, yf, of))), len(parts))
+    return out
+
+
+def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a + b for arrays of one shape and dtype, in a's layout (b is brought to it when they differ)."""
+    if a.size < PARALLEL_MIN_SIZE or a.shape != b.shape or a.dtype != b.dtype or a.dtype.kind != "f":
+        return a + b
+    out = np.empty_like(a)
+    flats = flat_memory(a, b, out)
+    if flats is None:
+        np.copyto(out, b)
+        flats = flat_memory(a, out, out)
+        if flats is None:
+            return a + b
+    af, bf, of = flats
+    parts = _parts(af.size)
+    _parallel.run(lambda k: _add_kernel(*(v[parts[k][0]:parts[k][1]] for v in (af, bf, of))), len(parts))
     return out

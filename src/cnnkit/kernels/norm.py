@@ -108,7 +108,7 @@ def batch_norm_eval_backward(g: np.ndarray, x: np.ndarray, running_mean, running
 
 # ------------------------------------------------------------------------------ channels-last rows (compiled)
 
-PARALLEL_MIN_SIZE = 1 << 16  # elements below which the row kernels run on the calling thread
+PARALLEL_MIN_SIZE = 1 << 18  # elements below which the row kernels run on the calling thread
 
 
 def channels_last_rows(x: np.ndarray) -> np.ndarray | None:
@@ -120,7 +120,7 @@ def channels_last_rows(x: np.ndarray) -> np.ndarray | None:
 
 
 def _row_parts(m: int, size: int) -> list[tuple[int, int]]:
-    return _parallel.split(m, _parallel.get_num_threads() if size >= PARALLEL_MIN_SIZE else 1)
+    return _parallel.ranges(m, size, PARALLEL_MIN_SIZE)
 
 
 # Flat arrays with unsigned indices: Numba then skips negative-index wraparound and LLVM vectorises the loops.

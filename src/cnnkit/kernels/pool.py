@@ -241,6 +241,8 @@ def max_pool2d_backward(grad_out: np.ndarray, indices: np.ndarray, input_shape) 
 
 # ------------------------------------------------------------------------------ max pooling, channels-last (compiled)
 
+PARALLEL_MIN_SIZE = 1 << 18  # input elements below which the NHWC kernels run on the calling thread
+
 
 @njit
 def _max_pool_nhwc_kernel(x, kh, kw, sh, sw, ph, pw, dh, dw, values, indices, want_indices):
@@ -309,7 +311,7 @@ def max_pool2d_forward_nhwc(x: np.ndarray, kernel_size, stride, padding, dilatio
     values = np.empty((n, oh, ow, c), dtype=x.dtype)
     indices = np.empty((n, oh, ow, c) if return_indices else (n, 0, 0, 0), dtype=np.int64)
     args = (*kernel_size, *stride, *padding, *dilation)
-    parts = _parallel.split(n, _parallel.get_num_threads())
+    parts = _parallel.ranges(n, x.size, PARALLEL_MIN_SIZE)
     _parallel.run(lambda k: _max_pool_nhwc_kernel(x[parts[k][0]:parts[k][1]], *args,
                                                   values[parts[k][0]:parts[k][1]],
                                                   indices[parts[k][0]:parts[k][1]], return_indices), len(parts))
@@ -319,7 +321,7 @@ def max_pool2d_forward_nhwc(x: np.ndarray, kernel_size, stride, padding, dilatio
 def max_pool2d_backward_nhwc(grad_out: np.ndarray, indices: np.ndarray, input_shape) -> np.ndarray:
     """:func:`max_pool2d_backward` for channels-last grad_out and indices (N, OH, OW, C) -> (N, H, W, C)."""
     grad = np.empty(input_shape, dtype=grad_out.dtype)
-    parts = _parallel.split(input_shape[0], _parallel.get_num_threads())
+    parts = _parallel.ranges(input_shape[0], grad.size, PARALLEL_MIN_SIZE)
     _parallel.run(lambda k: _max_pool_nhwc_backward_kernel(
         *(a[parts[k][0]:parts[k][1]] for a in (grad_out, indices, grad))), len(parts))
     return grad
