@@ -24,7 +24,9 @@ _erf_ufunc = None
 def _build_erf():
     """A vectorised erf: a Numba ufunc over the C library's erf, or a (slow) Python-level fallback."""
     try:
-        import numba
+        from ..kernels._numba import setup
+
+        numba = setup()  # Numba with a writable cache folder
 
         def erf(v):
             return math.erf(v)
