@@ -308,18 +308,20 @@ def bench_models(repeat: int, quick: bool) -> list[dict]:
 _MEMORY_SCRIPT = {
     "cnnkit": """
 import resource, numpy as np, cnnkit as ck, cnnkit.functional as F
+{peak}
 from cnnkit import models, optim
 b = {batch}
 x = ck.tensor(np.random.default_rng(0).random((b, 3, 32, 32), dtype=np.float32))
 y = ck.tensor(np.random.default_rng(1).integers(0, 10, b))
 m = models.get_model('resnet20', num_classes=10); opt = optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = peak_kb()
 for _ in range(3):
     loss = F.cross_entropy(m(x), y); opt.zero_grad(); loss.backward(); opt.step()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, base)
+print(peak_kb(), base)
 """,
     "torch": """
 import resource, sys, numpy as np, torch
+{peak}
 sys.path.insert(0, {here!r})
 from cnnkit.bench import _torch_resnet20
 torch.set_num_threads(2)
@@ -327,12 +329,24 @@ b = {batch}
 x = torch.from_numpy(np.random.default_rng(0).random((b, 3, 32, 32), dtype=np.float32))
 y = torch.from_numpy(np.random.default_rng(1).integers(0, 10, b))
 m = _torch_resnet20(torch); opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = peak_kb()
 for _ in range(3):
     loss = torch.nn.functional.cross_entropy(m(x), y); opt.zero_grad(); loss.backward(); opt.step()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, base)
+print(peak_kb(), base)
 """,
 }
+
+
+# Peak RSS of this process in KiB. On Linux ru_maxrss is inherited from the parent at fork (a child started by
+# a large benchmark process would report the parent's peak), so the per-process VmHWM is read instead.
+_PEAK = """
+def peak_kb():
+    try:
+        with open('/proc/self/status') as f:
+            return int(next(line.split()[1] for line in f if line.startswith('VmHWM:')))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+"""
 
 
 def bench_memory(quick: bool) -> dict:
@@ -342,7 +356,7 @@ def bench_memory(quick: bool) -> dict:
     for lib, script in _MEMORY_SCRIPT.items():
         if lib == "torch" and _torch(1) is None:
             continue
-        code = script.format(batch=16 if quick else 128, here=here)
+        code = script.format(batch=16 if quick else 128, here=here, peak=_PEAK)
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
         if out.returncode:
             result[f"{lib}_error"] = out.stderr.strip().splitlines()[-1:]
