@@ -196,8 +196,8 @@ class _Weights:
 
     def gradient_buffers(self, dtype) -> tuple[np.ndarray, np.ndarray]:
         """(accumulator, scratch) for the weight gradient of one thread."""
-        geo = self.geo
-        shape = (geo.o, geo.k_group) if self.channel_major else (geo.groups, geo.o // geo.groups, geo.k_group)
+        geo = self.geo  # channel-major: dW^T (C*kH*kW, O) = cols @ dY, the faster product for these shapes
+        shape = (geo.k_group, geo.o) if self.channel_major else (geo.groups, geo.o // geo.groups, geo.k_group)
         return np.zeros(shape, dtype), np.empty(shape[-2:], dtype)
 
     def gradient(self, accumulators: list) -> np.ndarray:
@@ -206,15 +206,15 @@ class _Weights:
         for acc in accumulators[1:]:
             total += acc
         if self.channel_major:
-            return total.reshape(self.shape)
+            return np.ascontiguousarray(total.T).reshape(self.shape)
         o, cg, kh, kw = self.shape
         return np.ascontiguousarray(total.reshape(o, kh, kw, cg).transpose(0, 3, 1, 2))
 
 
 def _accumulate_weight_gradient(grad_w, tmp, dy: np.ndarray, cols: np.ndarray, weights: _Weights) -> None:
-    """grad_w += dY^T @ rows (per group), or dY^T @ cols^T for channel-major columns."""
+    """grad_w += dY^T @ rows (per group), or (dW^T) += cols @ dY for channel-major columns."""
     if weights.channel_major:
-        grad_w += np.matmul(dy.T, cols.T, out=tmp)
+        grad_w += np.matmul(cols, dy, out=tmp)
         return
     geo = weights.geo
     og, kg = geo.o // geo.groups, geo.k_group
