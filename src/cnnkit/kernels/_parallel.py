@@ -126,6 +126,7 @@ def _default_threads() -> int:
 _num_threads = _default_threads()
 _helpers: list[_Helper] = []
 _lock = threading.Lock()
+_calls = 0  # numbers the calls of run(), so that results of an interrupted one are recognised
 _local = threading.local()
 
 
@@ -144,11 +145,19 @@ class _Helper:
         if blas.set_local is not None:
             blas.set_local(1)
         while True:
-            fn, part = self.tasks.get()
+            call, fn, part = self.tasks.get()
             try:
-                self.results.put((True, fn(part)))
+                self.results.put((call, True, fn(part)))
             except BaseException as err:  # noqa: BLE001 - handed to the caller, which re-raises it
-                self.results.put((False, err))
+                self.results.put((call, False, err))
+
+    def result(self, call: int):
+        """The outcome (ok, value) of this helper's part of ``call``, skipping results of abandoned calls (a
+        caller interrupted by Ctrl-C while waiting leaves its helpers' results behind)."""
+        while True:
+            tag, ok, value = self.results.get()
+            if tag == call:
+                return ok, value
 
 
 def get_num_threads() -> int:
@@ -199,14 +208,17 @@ def run(fn, parts: int) -> list:
     """
     if parts <= 1 or getattr(_local, "inside", False) or not _lock.acquire(blocking=False):
         return [fn(k) for k in range(parts)]
+    global _calls
+    blas = _get_blas()
+    global_previous = None
     try:
-        blas = _get_blas()
+        _calls += 1
+        call = _calls
         while len(_helpers) < parts - 1:
             _helpers.append(_Helper())
         for k in range(1, parts):
-            _helpers[k - 1].tasks.put((fn, k))
+            _helpers[k - 1].tasks.put((call, fn, k))
         previous = blas.set_local(1) if blas.set_local is not None else None
-        global_previous = None
         if blas.set_local is None and blas.set_global is not None:
             global_previous = blas.get_global()
             blas.set_global(1)
@@ -219,10 +231,10 @@ def run(fn, parts: int) -> list:
             _local.inside = False
             if previous is not None:
                 blas.set_local(previous)
-        outcomes = first + [_helpers[k - 1].results.get() for k in range(1, parts)]
+        outcomes = first + [_helpers[k - 1].result(call) for k in range(1, parts)]
+    finally:
         if global_previous is not None:
             blas.set_global(global_previous)
-    finally:
         _lock.release()
     for ok, value in outcomes:
         if not ok:
