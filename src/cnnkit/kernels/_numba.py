@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _numba = None  # the numba module once set up
+_compile_lock = threading.Lock()  # the worker threads may reach a kernel's first call together
 
 
 def _writable(path: str) -> bool:
@@ -77,8 +79,9 @@ class LazyKernel:
         self.__wrapped__ = fn
 
     def compile(self):
-        if self.compiled is None:
-            self.compiled = setup().njit(**self.options)(self.py_func)
+        with _compile_lock:
+            if self.compiled is None:
+                self.compiled = setup().njit(**self.options)(self.py_func)
         return self.compiled
 
     def __call__(self, *args):
