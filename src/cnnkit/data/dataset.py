@@ -232,6 +232,64 @@ class ConcatDataset(Dataset):
         return self.datasets[k][i - start]
 
 
+class ImageArrayDataset(Dataset):
+    """Base for datasets held as ``data`` uint8 (N, C, H, W) and ``targets`` int64 (N,).
+
+    Items are ``(image, label)``: ``image`` float32 (C, H, W) = data / pixel_max in [0, 1] (then ``transform``),
+    ``label`` an int (then ``target_transform``).
+    """
+
+    classes: list[str] = []
+    pixel_max = 255  # the value of a full-intensity pixel in ``data``
+    data: np.ndarray
+    targets: np.ndarray
+
+    def _init_transforms(self, transform, target_transform):
+        _check_callable(transform, type(self).__name__, "transform")
+        _check_callable(target_transform, type(self).__name__, "target_transform")
+        self.transform = transform
+        self.target_transform = target_transform
+
+    @property
+    def class_to_idx(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.classes)}
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @classmethod
+    def _scale(cls, pixels: np.ndarray) -> np.ndarray:
+        return pixels.astype(np.float32) / np.float32(cls.pixel_max)
+
+    def __getitem__(self, index):
+        i = check_index(index, len(self), type(self).__name__)
+        image, label = self._scale(self.data[i]), int(self.targets[i])
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            label = self.target_transform(label)
+        return image, label
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(images float32 NCHW in [0, 1], labels int64)`` of the whole set (no transforms)."""
+        return self._scale(self.data), self.targets.copy()
+
+    def _get_batch(self, indices):
+        if self.transform is not None or self.target_transform is not None:
+            return None
+        return self._scale(self.data[indices]), self.targets[indices]
+
+    def __repr__(self) -> str:
+        split = "train" if getattr(self, "train", True) else "test"
+        return f"{type(self).__name__}(split={split}, n={len(self)}, image_shape={tuple(self.data.shape[1:])})"
+
+
+def _check_bool(value, owner: str, what: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {what} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
 def _check_callable(fn, owner: str, what: str) -> None:
     if fn is not None and not callable(fn):
         raise TypeError(f"{owner}: {what} must be callable or None, got {type(fn).__name__}")

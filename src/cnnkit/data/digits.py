@@ -6,7 +6,7 @@ from importlib import resources
 
 import numpy as np
 
-from .dataset import Dataset, _check_callable, check_index
+from .dataset import ImageArrayDataset, _check_bool
 
 DIGITS_FILE = "digits.npz"
 DIGITS_SPLIT_SEED = 1998
@@ -39,7 +39,7 @@ def load_digits_file() -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-class Digits(Dataset):
+class Digits(ImageArrayDataset):
     """The 1,797 8x8 handwritten digits (0-9) of the UCI ML repository (E. Alpaydin, C. Kaynak, 1998;
     CC BY 4.0), as distributed with scikit-learn, shipped inside the package (no download).
 
@@ -54,48 +54,12 @@ class Digits(Dataset):
     """
 
     classes = [str(d) for d in range(10)]
+    pixel_max = 16
 
     def __init__(self, train: bool = True, transform=None, target_transform=None):
-        if not isinstance(train, (bool, np.bool_)):
-            raise TypeError(f"Digits: train must be a bool, got {type(train).__name__}")
-        _check_callable(transform, "Digits", "transform")
-        _check_callable(target_transform, "Digits", "target_transform")
+        self.train = _check_bool(train, "Digits", "train")
+        self._init_transforms(transform, target_transform)
         arrays = load_digits_file()
-        keep = ~arrays["is_test"] if train else arrays["is_test"]
-        self.train = bool(train)
+        keep = ~arrays["is_test"] if self.train else arrays["is_test"]
         self.data = arrays["images"][keep][:, None, :, :]
         self.targets = arrays["labels"][keep].astype(np.int64)
-        self.transform = transform
-        self.target_transform = target_transform
-
-    @property
-    def class_to_idx(self) -> dict[str, int]:
-        return {c: i for i, c in enumerate(self.classes)}
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    @staticmethod
-    def _scale(counts: np.ndarray) -> np.ndarray:
-        return counts.astype(np.float32) / np.float32(16)
-
-    def __getitem__(self, index):
-        i = check_index(index, len(self), "Digits")
-        image, label = self._scale(self.data[i]), int(self.targets[i])
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            label = self.target_transform(label)
-        return image, label
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(images float32 (N, 1, 8, 8) in [0, 1], labels int64 (N,))`` of this split (no transforms)."""
-        return self._scale(self.data), self.targets.copy()
-
-    def _get_batch(self, indices):
-        if self.transform is not None or self.target_transform is not None:
-            return None
-        return self._scale(self.data[indices]), self.targets[indices]
-
-    def __repr__(self) -> str:
-        return f"Digits(split={'train' if self.train else 'test'}, n={len(self)})"

@@ -9,72 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import Dataset, DatasetError, _check_callable, check_index
+from .dataset import DatasetError, ImageArrayDataset, _check_bool
 from .download import download_from_mirrors, extract_archive
 from .formats import read_cifar_batch, read_cifar_meta, read_idx
-
-
-class ImageArrayDataset(Dataset):
-    """Base for datasets held as ``data`` uint8 (N, C, H, W) and ``targets`` int64 (N,).
-
-    Items are ``(image, label)``: ``image`` float32 (C, H, W) = data / 255 in [0, 1] (then ``transform``),
-    ``label`` an int (then ``target_transform``).
-    """
-
-    classes: list[str] = []
-    data: np.ndarray
-    targets: np.ndarray
-
-    def _init_transforms(self, transform, target_transform):
-        _check_callable(transform, type(self).__name__, "transform")
-        _check_callable(target_transform, type(self).__name__, "target_transform")
-        self.transform = transform
-        self.target_transform = target_transform
-
-    @property
-    def class_to_idx(self) -> dict[str, int]:
-        return {c: i for i, c in enumerate(self.classes)}
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    @staticmethod
-    def _scale(pixels: np.ndarray) -> np.ndarray:
-        return pixels.astype(np.float32) / np.float32(255)
-
-    def __getitem__(self, index):
-        i = check_index(index, len(self), type(self).__name__)
-        image, label = self._scale(self.data[i]), int(self.targets[i])
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            label = self.target_transform(label)
-        return image, label
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(images float32 NCHW in [0, 1], labels int64)`` of the whole set (no transforms)."""
-        return self._scale(self.data), self.targets.copy()
-
-    def _get_batch(self, indices):
-        if self.transform is not None or self.target_transform is not None:
-            return None
-        return self._scale(self.data[indices]), self.targets[indices]
-
-    def __repr__(self) -> str:
-        split = "train" if getattr(self, "train", True) else "test"
-        return f"{type(self).__name__}(split={split}, n={len(self)}, image_shape={tuple(self.data.shape[1:])})"
 
 
 def _check_root(root, owner: str) -> Path:
     if not isinstance(root, (str, Path)):
         raise TypeError(f"{owner}: root must be a path (str or Path), got {type(root).__name__}")
     return Path(root).expanduser()
-
-
-def _check_bool(value, owner: str, what: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {what} must be a bool, got {type(value).__name__}")
-    return bool(value)
 
 
 class MNIST(ImageArrayDataset):

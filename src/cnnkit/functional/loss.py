@@ -347,7 +347,23 @@ class HuberLoss(_Pointwise):
 # ------------------------------------------------------------------------------ binary losses
 
 
-class BinaryCrossEntropy(Function):
+class _BinaryLoss(Function):
+    """What the two binary cross-entropies share: an optional elementwise ``weight`` and the reduction."""
+
+    def _reduced(self, loss, y, weight, reduction):
+        """Weight the elementwise loss, remember what backward needs and reduce it."""
+        if weight is not None:
+            loss *= weight
+        self.weight, self.reduction, self.denom, self.target_dtype = weight, reduction, loss.size, y.dtype
+        return _reduce(loss, reduction, loss.size)
+
+    def _upstream(self, g):
+        """d(reduced loss)/d(elementwise loss) times the upstream gradient, weight included."""
+        a = _scale(g, self.reduction, self.denom)
+        return a if self.weight is None else a * self.weight
+
+
+class BinaryCrossEntropy(_BinaryLoss):
     """-w (y log x + (1 - y) log(1 - x)) for probabilities x, with both logs clamped at -100 (PyTorch).
 
     d/dx = w (x - y) / max(x (1 - x), 1e-12),   d/dy = w (log(1 - x) - log x)  (the clamped logs).
@@ -360,16 +376,11 @@ class BinaryCrossEntropy(Function):
             log_1mx = np.maximum(np.log1p(-x), -100)
         loss = (t - 1) * log_1mx
         loss -= t * log_x
-        if weight is not None:
-            loss *= weight
-        self.x, self.t, self.log_x, self.log_1mx, self.weight = x, t, log_x, log_1mx, weight
-        self.reduction, self.denom, self.target_dtype = reduction, loss.size, y.dtype
-        return _reduce(loss, reduction, loss.size)
+        self.x, self.t, self.log_x, self.log_1mx = x, t, log_x, log_1mx
+        return self._reduced(loss, y, weight, reduction)
 
     def backward(self, g):
-        a = _scale(g, self.reduction, self.denom)
-        if self.weight is not None:
-            a = a * self.weight
+        a = self._upstream(g)
         gx = gy = None
         if self.needs_input_grad[0]:
             x = self.x
@@ -380,7 +391,7 @@ class BinaryCrossEntropy(Function):
         return gx, gy, None
 
 
-class BinaryCrossEntropyWithLogits(Function):
+class BinaryCrossEntropyWithLogits(_BinaryLoss):
     """Binary cross-entropy of sigmoid(x), computed stably from the logits x with log-sigmoid:
 
         loss = w ((1 - y) x - (1 + (pw - 1) y) log sigmoid(x)),   log sigmoid(x) = min(x, 0) - log1p(exp(-|x|))
@@ -396,16 +407,11 @@ class BinaryCrossEntropyWithLogits(Function):
             loss -= log_sig
         else:
             loss -= ((pos_weight - 1) * t + 1) * log_sig
-        if weight is not None:
-            loss *= weight
-        self.x, self.t, self.log_sig, self.weight, self.pos_weight = x, t, log_sig, weight, pos_weight
-        self.reduction, self.denom, self.target_dtype = reduction, loss.size, y.dtype
-        return _reduce(loss, reduction, loss.size)
+        self.x, self.t, self.log_sig, self.pos_weight = x, t, log_sig, pos_weight
+        return self._reduced(loss, y, weight, reduction)
 
     def backward(self, g):
-        a = _scale(g, self.reduction, self.denom)
-        if self.weight is not None:
-            a = a * self.weight
+        a = self._upstream(g)
         pw, t = self.pos_weight, self.t
         gx = gy = None
         if self.needs_input_grad[0]:

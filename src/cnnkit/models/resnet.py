@@ -29,6 +29,12 @@ def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
 
 
+def _check_plain_width(owner: str, groups: int, base_width: int) -> None:
+    if groups != 1 or base_width != 64:
+        raise ValueError(f"{owner}: only groups=1 and base_width=64 are supported, got groups={groups}, "
+                         f"base_width={base_width}")
+
+
 # ---------------------------------------------------------------------------------------------- post-activation
 class BasicBlock(nn.Module):
     """Two 3x3 convs with BN; ReLU after the addition (ResNet-18/34 and the CIFAR ResNets)."""
@@ -38,9 +44,7 @@ class BasicBlock(nn.Module):
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
                  groups: int = 1, base_width: int = 64):
         super().__init__()
-        if groups != 1 or base_width != 64:
-            raise ValueError(f"BasicBlock: only groups=1 and base_width=64 are supported, got groups={groups}, "
-                             f"base_width={base_width}")
+        _check_plain_width("BasicBlock", groups, base_width)
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU()
@@ -103,11 +107,13 @@ class ResNet(nn.Module):
     """ImageNet ResNet as torchvision: 7x7/2 stem + 3x3/2 max pool, four stages (64-128-256-512 planes, the
     first block of stages 2-4 strides by 2 with a 1x1 conv + BN projection shortcut), global average pool, FC."""
 
+    pre_activation = False  # PreActResNet: BN-free projection shortcuts and a final BN -> ReLU before pooling
+
     def __init__(self, block, layers: list[int], num_classes: int = 1000, zero_init_residual: bool = False,
                  groups: int = 1, width_per_group: int = 64, in_channels: int = 3):
         super().__init__()
         if len(layers) != 4:
-            raise ValueError(f"ResNet: expected 4 stage depths, got {layers!r}")
+            raise ValueError(f"{type(self).__name__}: expected 4 stage depths, got {layers!r}")
         self.inplanes = 64
         self.groups = groups
         self.base_width = width_per_group
@@ -119,19 +125,22 @@ class ResNet(nn.Module):
         self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
         self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
         self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
+        if self.pre_activation:
+            self.final_bn = nn.BatchNorm2d(512 * block.expansion)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512 * block.expansion, num_classes)
         _init_resnet(self, zero_init_residual)
 
     def _make_layer(self, block, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
         downsample = None
-        if stride != 1 or self.inplanes != planes * block.expansion:
-            downsample = nn.Sequential(
-                conv1x1(self.inplanes, planes * block.expansion, stride),
-                nn.BatchNorm2d(planes * block.expansion),
-            )
+        out_planes = planes * block.expansion
+        if stride != 1 or self.inplanes != out_planes:
+            projection = [conv1x1(self.inplanes, out_planes, stride)]
+            if not self.pre_activation:
+                projection.append(nn.BatchNorm2d(out_planes))
+            downsample = nn.Sequential(*projection)
         layers = [block(self.inplanes, planes, stride, downsample, self.groups, self.base_width)]
-        self.inplanes = planes * block.expansion
+        self.inplanes = out_planes
         layers += [block(self.inplanes, planes, groups=self.groups, base_width=self.base_width)
                    for _ in range(1, blocks)]
         return nn.Sequential(*layers)
@@ -139,6 +148,8 @@ class ResNet(nn.Module):
     def forward(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        if self.pre_activation:
+            x = self.relu(self.final_bn(x))
         return self.fc(F.flatten(self.avgpool(x), 1))
 
 
@@ -177,8 +188,10 @@ class PreActBasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
+                 groups: int = 1, base_width: int = 64):
         super().__init__()
+        _check_plain_width(type(self).__name__, groups, base_width)
         self.bn1 = nn.BatchNorm2d(inplanes)
         self.relu = nn.ReLU()
         self.conv1 = conv3x3(inplanes, planes, stride)
@@ -200,8 +213,10 @@ class PreActBottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
+                 groups: int = 1, base_width: int = 64):
         super().__init__()
+        _check_plain_width(type(self).__name__, groups, base_width)
         self.bn1 = nn.BatchNorm2d(inplanes)
         self.relu = nn.ReLU()
         self.conv1 = conv1x1(inplanes, planes)
@@ -221,42 +236,14 @@ class PreActBottleneck(nn.Module):
         return out + shortcut
 
 
-class PreActResNet(nn.Module):
+class PreActResNet(ResNet):
     """ImageNet pre-activation ResNet: torchvision's stem and stage layout with pre-activation blocks, and a
     final BN -> ReLU (``final_bn``) before pooling since the last block ends on a bare sum."""
 
+    pre_activation = True
+
     def __init__(self, block, layers: list[int], num_classes: int = 1000, in_channels: int = 3):
-        super().__init__()
-        if len(layers) != 4:
-            raise ValueError(f"PreActResNet: expected 4 stage depths, got {layers!r}")
-        self.inplanes = 64
-        self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU()
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = self._make_layer(block, 64, layers[0])
-        self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
-        self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
-        self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
-        self.final_bn = nn.BatchNorm2d(512 * block.expansion)
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(512 * block.expansion, num_classes)
-        _init_resnet(self, False)
-
-    def _make_layer(self, block, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
-        downsample = None
-        if stride != 1 or self.inplanes != planes * block.expansion:
-            downsample = nn.Sequential(conv1x1(self.inplanes, planes * block.expansion, stride))
-        layers = [block(self.inplanes, planes, stride, downsample)]
-        self.inplanes = planes * block.expansion
-        layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
-        return nn.Sequential(*layers)
-
-    def forward(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        x = self.relu(self.final_bn(x))
-        return self.fc(F.flatten(self.avgpool(x), 1))
+        super().__init__(block, layers, num_classes, in_channels=in_channels)
 
 
 def preact_resnet18(num_classes: int = 1000, **kwargs) -> PreActResNet:
