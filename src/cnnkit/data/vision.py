@@ -20,7 +20,19 @@ def _check_root(root, owner: str) -> Path:
     return Path(root).expanduser()
 
 
-class MNIST(ImageArrayDataset):
+class _FileDataset(ImageArrayDataset):
+    """A dataset read from its original files under ``root``, optionally downloaded there first."""
+
+    def _set_up(self, root, train, download, transform, target_transform) -> None:
+        name = type(self).__name__
+        self.root = _check_root(root, name)
+        self.train = _check_bool(train, name, "train")
+        self._init_transforms(transform, target_transform)
+        if _check_bool(download, name, "download"):
+            self.download()
+
+
+class MNIST(_FileDataset):
     """MNIST handwritten digits from the IDX files: 60,000 train / 10,000 test 28x28 images.
 
     Files live in ``root/MNIST/raw/`` (``<ClassName>/raw`` for subclasses), gzip-compressed or unpacked.
@@ -46,12 +58,8 @@ class MNIST(ImageArrayDataset):
     ]  # fmt: skip
 
     def __init__(self, root, train: bool = True, download: bool = False, transform=None, target_transform=None):
+        self._set_up(root, train, download, transform, target_transform)
         name = type(self).__name__
-        self.root = _check_root(root, name)
-        self.train = _check_bool(train, name, "train")
-        self._init_transforms(transform, target_transform)
-        if _check_bool(download, name, "download"):
-            self.download()
         stems = self.training_files if self.train else self.test_files
         paths = [self._find(stem) for stem in stems]
         missing = [stem + ".gz" for stem, p in zip(stems, paths, strict=True) if p is None]
@@ -114,7 +122,7 @@ class FashionMNIST(MNIST):
     classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
 
-class CIFAR10(ImageArrayDataset):
+class CIFAR10(_FileDataset):
     """CIFAR-10: 50,000 train / 10,000 test 32x32 colour images in 10 classes, from the python batches.
 
     The batches live in ``root/cifar-10-batches-py/`` (unpacked from ``cifar-10-python.tar.gz``).
@@ -133,12 +141,8 @@ class CIFAR10(ImageArrayDataset):
     classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
     def __init__(self, root, train: bool = True, download: bool = False, transform=None, target_transform=None):
+        self._set_up(root, train, download, transform, target_transform)
         name = type(self).__name__
-        self.root = _check_root(root, name)
-        self.train = _check_bool(train, name, "train")
-        self._init_transforms(transform, target_transform)
-        if _check_bool(download, name, "download"):
-            self.download()
         folder = self.root / self.base_folder
         batches = self.train_list if self.train else self.test_list
         missing = [b for b in batches if not (folder / b).is_file()]

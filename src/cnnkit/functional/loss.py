@@ -669,17 +669,24 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     return HuberLoss.apply(input, target, w, reduction=reduction, delta=delta)
 
 
-def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
-    """``-w (y log x + (1 - y) log(1 - x))`` for probabilities ``x`` in [0, 1] and targets ``y`` in [0, 1];
-    each log is clamped at -100 so that the loss stays finite. ``weight`` broadcasts to the input's shape."""
-    op = "binary_cross_entropy"
-    x = _check_input(op, input, "probabilities")
+def _check_binary_target_and_weight(op: str, x, target, weight, reduction):
+    """Validate a binary loss's reduction, target (float probabilities of the input's shape) and weight
+    (broadcasts to the input); returns the target, its array and the weight array (or None)."""
     _check_reduction(op, reduction)
     target = _as_target(op, target)
     t = _check_same_shape(op, x, target)
     _check_float_target(op, t, "probabilities")
     w = _constant(op, "weight", weight, x.dtype)
     _check_broadcast(op, "weight", w, x.shape)
+    return target, t, w
+
+
+def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
+    """``-w (y log x + (1 - y) log(1 - x))`` for probabilities ``x`` in [0, 1] and targets ``y`` in [0, 1];
+    each log is clamped at -100 so that the loss stays finite. ``weight`` broadcasts to the input's shape."""
+    op = "binary_cross_entropy"
+    x = _check_input(op, input, "probabilities")
+    target, t, w = _check_binary_target_and_weight(op, x, target, weight, reduction)
     _check_unit_interval(op, x, "input")
     _check_unit_interval(op, t, "target")
     return BinaryCrossEntropy.apply(input, target, w, reduction=reduction)
@@ -691,12 +698,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     class, along the last axis) broadcast to the input's shape."""
     op = "binary_cross_entropy_with_logits"
     x = _check_input(op, input, "logits")
-    _check_reduction(op, reduction)
-    target = _as_target(op, target)
-    t = _check_same_shape(op, x, target)
-    _check_float_target(op, t, "probabilities")
-    w = _constant(op, "weight", weight, x.dtype)
-    _check_broadcast(op, "weight", w, x.shape)
+    target, t, w = _check_binary_target_and_weight(op, x, target, weight, reduction)
     pw = _constant(op, "pos_weight", pos_weight, x.dtype)
     _check_broadcast(op, "pos_weight", pw, x.shape)
     return BinaryCrossEntropyWithLogits.apply(input, target, w, pw, reduction=reduction)
