@@ -206,7 +206,7 @@ class Tensor:
         return Tensor._wrap(self.data)
 
     def clone(self) -> Tensor:
-        return _ops.Clone.apply(self)
+        return Clone.apply(self)
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and self.data.dtype.kind != "f":
@@ -217,7 +217,7 @@ class Tensor:
 
     def astype(self, dtype) -> Tensor:
         """Cast (differentiable between float dtypes)."""
-        return _ops.Cast.apply(self, dtype=_to_dtype(dtype))
+        return Cast.apply(self, dtype=_to_dtype(dtype))
 
     to = astype
 
@@ -322,6 +322,27 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+class Cast(Function):
+    """Tensor.astype: y = x in another dtype; the gradient is cast back (none for a non-float source)."""
+
+    def forward(self, a, dtype):
+        self.src = a.dtype
+        return a.astype(dtype, copy=False) if a.dtype != dtype else a.copy()
+
+    def backward(self, g):
+        return g.astype(self.src, copy=False) if self.src.kind == "f" else None
+
+
+class Clone(Function):
+    """Tensor.clone: a copy that stays in the graph (dy/dx = 1)."""
+
+    def forward(self, a):
+        return a.copy()
+
+    def backward(self, g):
+        return g
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -555,10 +576,3 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
                     f"backprop {ana[worst]:.8g} vs finite difference {numeric[worst]:.8g}")
     return True
 
-
-# Tensor operators and methods live with their Functions in functional/; attach them now that Tensor exists.
-from .functional import math as _ops  # noqa: E402
-from .functional import shape as _shape_ops  # noqa: E402
-
-_ops.attach_tensor_methods(Tensor)
-_shape_ops.attach_tensor_methods(Tensor)

@@ -4,7 +4,8 @@ Each op is a :class:`~cnnkit.autograd.Function` with ``forward`` and ``backward`
 public function that validates its arguments and calls it.
 """
 
-from .. import autograd as _autograd  # noqa: F401,I001 - the Tensor type loads first, then attaches the ops
+from ..autograd import Tensor as _Tensor  # noqa: I001 - the Tensor type loads first, then gets its operators
+from . import math as _math, shape as _shape
 from .math import *  # noqa: F403
 from .shape import *  # noqa: F403
 from .conv import *  # noqa: F403
@@ -15,5 +16,9 @@ from .dropout import *  # noqa: F403
 from .linear import *  # noqa: F403
 from .loss import *  # noqa: F403
 from .upsample import *  # noqa: F403
+
+# Tensor's operators and methods live with their Functions here; the Tensor type itself knows nothing of them.
+_math.attach_tensor_methods(_Tensor)
+_shape.attach_tensor_methods(_Tensor)
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -130,23 +130,6 @@ class Clip(Function):
         return g * self.mask
 
 
-class Cast(Function):
-    def forward(self, a, dtype):
-        self.src = a.dtype
-        return a.astype(dtype, copy=False) if a.dtype != dtype else a.copy()
-
-    def backward(self, g):
-        return g.astype(self.src, copy=False) if self.src.kind == "f" else None
-
-
-class Clone(Function):
-    def forward(self, a):
-        return a.copy()
-
-    def backward(self, g):
-        return g
-
-
 class MatMul(Function):
     """a @ b with NumPy's rules (1-D operands promoted, batch dimensions broadcast)."""
 
