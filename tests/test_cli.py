@@ -51,6 +51,21 @@ def test_predict_top_k(run_dir, tmp_path, capsys):
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
 
 
+def test_predict_refuses_a_wrong_size_or_channels_unless_resize(run_dir, tmp_path, capsys):
+    ckpt = str(run_dir / "last.ckpt")
+    big, rgb = tmp_path / "big.png", tmp_path / "rgb.png"
+    Image.fromarray(np.full((16, 12), 200, np.uint8)).save(big)
+    Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(rgb)
+    assert main(["predict", ckpt, str(big)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "12x16 image with 1 channel(s)" in err[0] and "8x8 images with 1 channel(s)" in err[0]
+    assert "--resize" in err[0]
+    assert main(["predict", ckpt, str(rgb)]) == 2
+    assert "8x8 image with 3 channel(s)" in capsys.readouterr().err
+    assert main(["predict", ckpt, str(big), str(rgb), "--resize", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
+
+
 def test_resume_continues_to_more_epochs(run_dir, tmp_path, capsys):
     import shutil
 

@@ -210,7 +210,7 @@ def predict_command(args) -> int:
     model = build_model(config)
     model.load_state_dict(state["model"])
     model.eval()
-    images = np.stack([load_image_for(path, config) for path in args.images])
+    images = np.stack([load_image_for(path, config, resize=args.resize) for path in args.images])
     with ck.no_grad():
         probs = ck.functional.softmax(model(ck.tensor(images)), dim=1).numpy()
     classes = config.get("classes") or [str(i) for i in range(probs.shape[1])]
@@ -244,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("images", nargs="+")
     p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--resize", action="store_true",
+                   help="convert each image to the model's channels and resize it to its input size (otherwise an "
+                        "image that differs is an error)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=predict_command)
     p = sub.add_parser("summary", help="per-layer shapes, parameters, MACs and receptive fields of a model",

@@ -163,17 +163,28 @@ def build_scheduler(optimizer, config: dict, steps_per_epoch: int):
     return main, False
 
 
-def load_image_for(path, config: dict) -> np.ndarray:
-    """Read an image file and shape it like the model's training data (channels, size, [0, 1] range)."""
+def load_image_for(path, config: dict, resize: bool = False) -> np.ndarray:
+    """Read an image file as the model's input: (C, H, W) float32 in [0, 1].
+
+    The image must already have the model's channels and size, else a ValueError names both; with ``resize``
+    it is converted (to grey or RGB) and resized bilinearly instead.
+    """
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"predict: no image file at {path}")
+    channels, size = config["in_channels"], config["input_size"]
     try:
         with Image.open(path) as im:
-            im = im.convert("L" if config["in_channels"] == 1 else "RGB")
-            size = config["input_size"]
+            if im.mode == "P":  # a palette image: its colours, not its palette indices
+                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+            found = len(im.getbands())
+            if not resize and (found != channels or im.size != (size, size)):
+                raise ValueError(f"predict: {path} is a {im.width}x{im.height} image with {found} channel(s), but "
+                                 f"the model takes {size}x{size} images with {channels} channel(s); pass --resize "
+                                 f"to convert and resize it")
+            im = im.convert("L" if channels == 1 else "RGB")
             if im.size != (size, size):
                 im = im.resize((size, size), Image.BILINEAR)
             array = np.asarray(im, dtype=np.float32) / 255.0
