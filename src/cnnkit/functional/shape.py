@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function, Tensor
+from ..kernels.elementwise import full_in_memory_order, memory_order
 
 
 class Reshape(Function):
@@ -50,11 +51,11 @@ class GetItem(Function):
     """Basic and advanced (integer-array / boolean) indexing; repeated indices accumulate in backward."""
 
     def forward(self, a, index):
-        self.shape, self.dtype, self.index = a.shape, a.dtype, index
+        self.shape, self.index, self.order = a.shape, index, memory_order(a)
         return a[index]
 
     def backward(self, g):
-        grad = np.zeros(self.shape, dtype=g.dtype)
+        grad = full_in_memory_order(self.shape, 0, g.dtype, self.order)  # the input's layout (e.g. channels-last)
         if _is_advanced(self.index):
             np.add.at(grad, self.index, g)
         else:
@@ -82,11 +83,15 @@ class Stack(Function):
 
 
 class Pad(Function):
-    """Constant padding; ``widths`` is NumPy's ((before, after), ...) per axis."""
+    """Constant padding; ``widths`` is NumPy's ((before, after), ...) per axis. The result keeps the input's
+    memory order (a channels-last input gives a channels-last result)."""
 
     def forward(self, a, widths, value=0.0):
         self.slices = tuple(slice(b, b + n) for (b, _), n in zip(widths, a.shape, strict=True))
-        return np.pad(a, widths, mode="constant", constant_values=value)
+        shape = tuple(n + b + e for n, (b, e) in zip(a.shape, widths, strict=True))
+        out = full_in_memory_order(shape, value, a.dtype, memory_order(a))
+        out[self.slices] = a
+        return out
 
     def backward(self, g):
         return g[self.slices]

@@ -17,19 +17,30 @@ import numpy as np
 from . import _parallel
 from ._numba import njit
 
-__all__ = ["flat_memory", "relu", "relu_backward", "relu_reference", "relu_backward_reference", "add"]
+__all__ = ["memory_order", "full_in_memory_order",
+           "flat_memory", "relu", "relu_backward", "relu_reference", "relu_backward_reference", "add"]
 
 PARALLEL_MIN_SIZE = 1 << 18  # elements below which NumPy on the calling thread is as fast
 
 
-def _memory_order(a: np.ndarray) -> tuple[int, ...]:
-    """Axes from the largest stride to the smallest: the order in which ``a``'s memory runs."""
+def memory_order(a: np.ndarray) -> tuple[int, ...]:
+    """Axes from the largest stride to the smallest: the order in which ``a``'s memory runs
+    ((0, 1, 2, 3) for a C-ordered NCHW array, (0, 2, 3, 1) for a channels-last one or a strided view of one)."""
     return tuple(sorted(range(a.ndim), key=lambda ax: -abs(a.strides[ax])))
+
+
+def full_in_memory_order(shape, fill_value, dtype, order: tuple[int, ...]) -> np.ndarray:
+    """A new array of ``shape`` filled with ``fill_value`` whose memory runs in ``order`` (see
+    :func:`memory_order`): so a result can keep the layout of the array it came from."""
+    if order == tuple(range(len(shape))):
+        return np.full(shape, fill_value, dtype=dtype)
+    dense = np.full([shape[ax] for ax in order], fill_value, dtype=dtype)
+    return dense.transpose(np.argsort(order))
 
 
 def flat_memory(*arrays: np.ndarray) -> list[np.ndarray] | None:
     """1-D views of the memory of same-shaped dense arrays that share one layout, or None if they do not."""
-    order = _memory_order(arrays[0])
+    order = memory_order(arrays[0])
     flats = []
     for a in arrays:
         t = a.transpose(order)
