@@ -70,3 +70,21 @@ def test_errors_name_the_op_and_shapes():
         ck.split(x, [1, 1], axis=1)
     with pytest.raises(ValueError, match="pad: expected an even number"):
         ck.pad(x, (1,))
+
+
+def test_pad_and_indexing_gradient_keep_a_channels_last_layout():
+    """A channels-last input (what convolutions return) gives a channels-last pad result and indexing gradient."""
+    rng = np.random.default_rng(3)
+    nhwc = rng.standard_normal((2, 5, 6, 4)).astype(np.float32)
+    x = ck.tensor(nhwc.transpose(0, 3, 1, 2), requires_grad=True)  # an NCHW view of NHWC memory
+    assert not x.data.flags.c_contiguous
+    padded = ck.functional.pad(x[:, :, ::2, ::2], (1, 0, 0, 2, 1, 1))
+    want = np.pad(x.data[:, :, ::2, ::2], ((0, 0), (1, 1), (0, 2), (1, 0)))
+    np.testing.assert_array_equal(padded.data, want)
+    assert padded.data.transpose(0, 2, 3, 1).flags.c_contiguous
+    g = rng.standard_normal(padded.shape).astype(np.float32)
+    padded.backward(g)
+    assert x.grad.data.transpose(0, 2, 3, 1).flags.c_contiguous
+    expected = np.zeros(x.shape, np.float32)
+    expected[:, :, ::2, ::2] = g[:, 1:5, 0:3, 1:]
+    np.testing.assert_array_equal(x.grad.data, expected)
