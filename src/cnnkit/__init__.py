@@ -6,6 +6,7 @@
 """
 
 from . import functional, random
+from .errors import InputError, InputTypeError, StateDictError
 from .autograd import (
     Function,
     Tensor,

@@ -15,6 +15,7 @@ import weakref
 
 import numpy as np
 
+from .errors import InputError, InputTypeError
 from .kernels import elementwise as _elementwise
 
 float32 = np.dtype(np.float32)
@@ -74,7 +75,7 @@ def _to_dtype(dtype) -> np.dtype | None:
     try:
         return np.dtype(dtype)
     except TypeError as err:
-        raise TypeError(f"tensor: unknown dtype {dtype!r}") from err
+        raise InputTypeError(f"tensor: unknown dtype {dtype!r}") from err
 
 
 def _as_array(data, dtype=None) -> np.ndarray:
@@ -93,7 +94,7 @@ def _as_array(data, dtype=None) -> np.ndarray:
     if dtype is not None and arr.dtype != dtype:
         arr = arr.astype(dtype)
     if arr.dtype.kind not in "fiub":
-        raise TypeError(f"tensor: expected numeric data, got an array of dtype {arr.dtype}")
+        raise InputTypeError(f"tensor: expected numeric data, got an array of dtype {arr.dtype}")
     return arr
 
 
@@ -184,7 +185,7 @@ class Tensor:
 
     def item(self):
         if self.data.size != 1:
-            raise ValueError(f"item: only a one-element tensor converts to a Python scalar, got shape {self.shape}")
+            raise InputError(f"item: only a one-element tensor converts to a Python scalar, got shape {self.shape}")
         return self.data.reshape(()).item()
 
     def tolist(self):
@@ -198,7 +199,7 @@ class Tensor:
 
     def __bool__(self):
         if self.data.size != 1:
-            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
+            raise InputError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
         return bool(self.data.reshape(()))
 
     def detach(self) -> Tensor:
@@ -210,7 +211,7 @@ class Tensor:
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and self.data.dtype.kind != "f":
-            raise TypeError(
+            raise InputTypeError(
                 f"requires_grad: only floating-point tensors can require gradients, got dtype {self.data.dtype}")
         self.requires_grad = bool(flag)
         return self
@@ -425,7 +426,7 @@ def backward(tensor: Tensor, grad=None, retain_graph: bool = False) -> None:
     else:
         grad = grad.data if isinstance(grad, Tensor) else np.asarray(grad, dtype=tensor.data.dtype)
         if grad.shape != tensor.shape:
-            raise ValueError(f"backward: grad has shape {grad.shape} but the tensor has shape {tensor.shape}")
+            raise InputError(f"backward: grad has shape {grad.shape} but the tensor has shape {tensor.shape}")
     if tensor.grad_fn is None:
         _accumulate_leaf(tensor, grad)
         return
@@ -546,7 +547,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     tensors = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     for t in tensors:
         if t.dtype != float64:
-            raise TypeError(f"gradcheck: inputs must be float64 for finite differences, got {t.dtype}")
+            raise InputTypeError(f"gradcheck: inputs must be float64 for finite differences, got {t.dtype}")
     out = fn(*inputs)
     if grad_output is None:
         grad_output = np.random.default_rng(0).standard_normal(out.shape)

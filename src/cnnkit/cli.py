@@ -1,7 +1,9 @@
 """The ``cnnkit`` command: train | evaluate | predict | summary | bench | experiment.
 
-Bad input (a missing data folder, a corrupt file, a foreign checkpoint, an unreadable image ...) prints one line
-``cnnkit: error: ...`` and exits with status 2, overwriting nothing.
+Bad input (a missing data folder, a corrupt file, a foreign checkpoint, an unreadable image ...) raises
+:class:`cnnkit.InputError` (or a file-system error) in the library; the command prints it as one line
+``cnnkit: error: ...`` and exits with status 2, overwriting nothing. Any other exception is a bug in cnnkit: the
+traceback is printed with a one-line notice, exit status 1.
 """
 
 from __future__ import annotations
@@ -10,22 +12,20 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
+from .errors import InputError
+
+EXIT_BUG = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+BUG_NOTICE = ("cnnkit: this is a bug in cnnkit, not a problem with your input; please report it with the traceback "
+              "above")
 
 
-class UsageError(ValueError):
+class UsageError(InputError):
     """A user error the CLI reports in one line (exit status 2)."""
-
-
-def _bad_input_errors() -> tuple:
-    from .data.dataset import DatasetError
-    from .training.checkpoint import CheckpointError
-
-    return (UsageError, DatasetError, CheckpointError, FileNotFoundError, NotADirectoryError, ValueError, TypeError,
-            KeyError, RuntimeError)
 
 
 # ---------------------------------------------------------------------------------------------------- train
@@ -290,14 +290,30 @@ def main(argv=None) -> int:
     if argv and argv[0] in ("summary", "bench"):
         return _passthrough(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
+    return run_reporting_errors(args.func, args)
+
+
+def run_reporting_errors(func, *args) -> int:
+    """Run a command: an input or file-system error becomes one line and exit status 2; any other exception is a
+    bug in cnnkit (traceback, a one-line notice, exit status 1). ``CNNKIT_DEBUG=1`` re-raises everything."""
     try:
-        return args.func(args)
-    except _bad_input_errors() as err:
+        return func(*args)
+    except (InputError, OSError) as err:
         if os.environ.get("CNNKIT_DEBUG"):
             raise
-        message = " ".join(line.strip() for line in str(err).strip().splitlines()) or type(err).__name__
-        print(f"cnnkit: error: {message}", file=sys.stderr)
+        print(f"cnnkit: error: {one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception:
+        if os.environ.get("CNNKIT_DEBUG"):
+            raise
+        traceback.print_exc()
+        print(BUG_NOTICE, file=sys.stderr)
+        return EXIT_BUG
+
+
+def one_line(err: BaseException) -> str:
+    """An exception's message on one line (its type name when it has none)."""
+    return " ".join(line.strip() for line in str(err).strip().splitlines()) or type(err).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

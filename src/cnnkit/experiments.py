@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import write_text
+from .errors import InputError
 
 OPTIMIZERS = {  # name -> (optimizer key, learning rate)
     "SGD": ("sgd", 0.05),
@@ -138,7 +139,7 @@ def run_experiment(name: str, out=None, epochs: int | None = None, seed: int = 0
     elif name == "overfitting":
         result = run_overfitting(out, **({"epochs": epochs} if epochs else {}), seed=seed)
     else:
-        raise ValueError(f"experiment: unknown experiment {name!r}; expected 'optimizers' or 'overfitting'")
+        raise InputError(f"experiment: unknown experiment {name!r}; expected 'optimizers' or 'overfitting'")
     write_text(out / f"{name}.json", json.dumps(result, indent=2))
     result["out"] = str(out)
     return result

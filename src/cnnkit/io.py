@@ -23,6 +23,7 @@ import numpy as np
 
 from .atomic import atomic_write
 from .autograd import Tensor
+from .errors import InputError, InputTypeError, StateDictError
 
 __all__ = ["load_state_dict", "save_state_dict", "read_state_dict", "read_safetensors", "write_safetensors"]
 
@@ -53,7 +54,7 @@ def _to_array(key: str, value) -> np.ndarray:
         return value.numpy()
     if isinstance(value, (int, float, bool, np.generic)):
         return np.asarray(value)
-    raise TypeError(f"state dict entry {key!r}: expected an array or a Tensor, got {type(value).__name__}")
+    raise InputTypeError(f"state dict entry {key!r}: expected an array or a Tensor, got {type(value).__name__}")
 
 
 def _as_state(model_or_state) -> OrderedDict:
@@ -62,12 +63,12 @@ def _as_state(model_or_state) -> OrderedDict:
     elif isinstance(model_or_state, Mapping):
         state = model_or_state
     else:
-        raise TypeError(f"save_state_dict: expected a Module or a mapping of name -> array, "
-                        f"got {type(model_or_state).__name__}")
+        raise InputTypeError(f"save_state_dict: expected a Module or a mapping of name -> array, "
+                             f"got {type(model_or_state).__name__}")
     out = OrderedDict()
     for key, value in state.items():
         if not isinstance(key, str):
-            raise TypeError(f"save_state_dict: keys must be strings, got {key!r} ({type(key).__name__})")
+            raise InputTypeError(f"save_state_dict: keys must be strings, got {key!r} ({type(key).__name__})")
         out[key] = _to_array(key, value)
     return out
 
@@ -75,11 +76,11 @@ def _as_state(model_or_state) -> OrderedDict:
 def _format_of(path: Path, table: dict, fmt: str | None, what: str) -> str:
     if fmt is not None:
         if fmt not in set(table.values()):
-            raise ValueError(f"{what}: format must be one of {sorted(set(table.values()))}, got {fmt!r}")
+            raise InputError(f"{what}: format must be one of {sorted(set(table.values()))}, got {fmt!r}")
         return fmt
     suffix = path.suffix.lower()
     if suffix not in table:
-        raise ValueError(f"{what}: cannot tell the format of {str(path)!r} from its extension {suffix!r}; "
+        raise InputError(f"{what}: cannot tell the format of {str(path)!r} from its extension {suffix!r}; "
                          f"expected one of {', '.join(sorted(table))} (or pass format=)")
     return table[suffix]
 
@@ -90,37 +91,37 @@ def read_safetensors(path) -> tuple[OrderedDict, dict]:
     path = Path(path)
     size = path.stat().st_size
     if size < 8:
-        raise ValueError(f"read_safetensors: {str(path)!r} is not a safetensors file: {size} bytes, expected at "
+        raise InputError(f"read_safetensors: {str(path)!r} is not a safetensors file: {size} bytes, expected at "
                          f"least the 8-byte header length")
     with open(path, "rb") as f:
         n = int.from_bytes(f.read(8), "little")
         if n > min(_MAX_HEADER, size - 8):
-            raise ValueError(f"read_safetensors: {str(path)!r} is not a safetensors file (or is truncated): "
+            raise InputError(f"read_safetensors: {str(path)!r} is not a safetensors file (or is truncated): "
                              f"header length {n} bytes, but the file has {size - 8} bytes after the length "
                              f"field (limit {_MAX_HEADER})")
         raw = f.read(n)
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"read_safetensors: {str(path)!r} has a corrupt JSON header: {err}") from None
+        raise InputError(f"read_safetensors: {str(path)!r} has a corrupt JSON header: {err}") from None
     if not isinstance(header, dict):
-        raise ValueError(f"read_safetensors: {str(path)!r}: expected a JSON object header, "
+        raise InputError(f"read_safetensors: {str(path)!r}: expected a JSON object header, "
                          f"got {type(header).__name__}")
     metadata = header.pop("__metadata__", None) or {}
     data_start, data_len = 8 + n, size - 8 - n
     entries = []
     for name, info in header.items():
         if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= set(info):
-            raise ValueError(f"read_safetensors: {str(path)!r}: entry {name!r} needs dtype, shape and "
+            raise InputError(f"read_safetensors: {str(path)!r}: entry {name!r} needs dtype, shape and "
                              f"data_offsets, got {info!r}")
         code, shape, (begin, end) = info["dtype"], tuple(int(d) for d in info["shape"]), info["data_offsets"]
         if code != "BF16" and code not in _ST_TO_NUMPY:
-            raise ValueError(f"read_safetensors: {str(path)!r}: tensor {name!r} has unsupported dtype {code!r}; "
+            raise InputError(f"read_safetensors: {str(path)!r}: tensor {name!r} has unsupported dtype {code!r}; "
                              f"supported: {', '.join(sorted([*_ST_TO_NUMPY, 'BF16']))}")
         itemsize = 2 if code == "BF16" else np.dtype(_ST_TO_NUMPY[code]).itemsize
         expected = int(np.prod(shape, dtype=np.int64)) * itemsize
         if not (0 <= begin <= end <= data_len) or end - begin != expected:
-            raise ValueError(f"read_safetensors: {str(path)!r}: tensor {name!r} ({code}, shape {shape}) has data "
+            raise InputError(f"read_safetensors: {str(path)!r}: tensor {name!r} ({code}, shape {shape}) has data "
                              f"offsets [{begin}, {end}] but needs {expected} bytes within a {data_len}-byte "
                              f"buffer (truncated or corrupt file)")
         entries.append((name, code, shape, begin, end))
@@ -148,18 +149,18 @@ def write_safetensors(path, state: Mapping[str, np.ndarray], metadata: Mapping[s
     header: dict = {}
     if metadata:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
-            raise TypeError("write_safetensors: metadata must map str to str")
+            raise InputTypeError("write_safetensors: metadata must map str to str")
         header["__metadata__"] = dict(metadata)
     arrays, offset = [], 0
     for name, value in state.items():
         if name == "__metadata__":
-            raise ValueError("write_safetensors: '__metadata__' is reserved and cannot name a tensor")
+            raise InputError("write_safetensors: '__metadata__' is reserved and cannot name a tensor")
         arr = np.asarray(value)
         little = arr.dtype.newbyteorder("<") if arr.dtype.itemsize > 1 else arr.dtype
         code = _NUMPY_TO_ST.get(little)
         if code is None:
-            raise TypeError(f"write_safetensors: tensor {name!r} has dtype {arr.dtype}, which safetensors cannot "
-                            f"store here; supported: {', '.join(sorted(str(d) for d in _NUMPY_TO_ST))}")
+            raise InputTypeError(f"write_safetensors: tensor {name!r} has dtype {arr.dtype}, which safetensors cannot "
+                                 f"store here; supported: {', '.join(sorted(str(d) for d in _NUMPY_TO_ST))}")
         arr = arr.astype(little, copy=False)
         if not arr.flags.c_contiguous:  # (np.ascontiguousarray would turn a 0-d array into 1-d)
             arr = arr.copy(order="C")
@@ -181,9 +182,9 @@ def _read_npz(path: Path) -> OrderedDict:
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
-        raise ValueError(f"read_state_dict: cannot read {str(path)!r} as an .npz archive: {err}") from err
+        raise InputError(f"read_state_dict: cannot read {str(path)!r} as an .npz archive: {err}") from err
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"read_state_dict: {str(path)!r} holds a single array, not an .npz archive of named arrays")
+        raise InputError(f"read_state_dict: {str(path)!r} holds a single array, not an .npz archive of named arrays")
     with archive:
         return OrderedDict((k, archive[k]) for k in archive.files)
 
@@ -198,14 +199,14 @@ def _read_torch(path: Path) -> OrderedDict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises a variety of types for corrupt or foreign files
-        raise ValueError(f"read_state_dict: cannot read {str(path)!r} as a PyTorch file: {err}") from err
+        raise InputError(f"read_state_dict: cannot read {str(path)!r} as a PyTorch file: {err}") from err
     if isinstance(obj, Mapping) and not any(hasattr(v, "numpy") for v in obj.values()):
         for key in ("state_dict", "model_state_dict", "model"):  # common checkpoint layouts
             if isinstance(obj.get(key), Mapping):
                 obj = obj[key]
                 break
     if not isinstance(obj, Mapping):
-        raise ValueError(f"read_state_dict: {str(path)!r} holds a {type(obj).__name__}, not a state dict "
+        raise InputError(f"read_state_dict: {str(path)!r} holds a {type(obj).__name__}, not a state dict "
                          f"(a mapping of name -> tensor)")
     return OrderedDict((k, _to_array(k, v)) for k, v in obj.items())
 
@@ -249,20 +250,20 @@ def load_state_dict(model, source, strict: bool = True, format: str | None = Non
     must match; a missing key, an unexpected key or a shape mismatch raises a RuntimeError naming the key and
     both shapes. Returns ``(missing_keys, unexpected_keys)``."""
     if not (hasattr(model, "load_state_dict") and hasattr(model, "state_dict")):
-        raise TypeError(f"load_state_dict: expected a Module, got {type(model).__name__}")
+        raise InputTypeError(f"load_state_dict: expected a Module, got {type(model).__name__}")
     if isinstance(source, Mapping):
         state, where = OrderedDict((k, _to_array(k, v)) for k, v in source.items()), "the given state dict"
     elif isinstance(source, (str, os.PathLike)):
         state, where = read_state_dict(source, format), repr(str(source))
     else:
-        raise TypeError(f"load_state_dict: source must be a file path or a mapping of name -> array, "
-                        f"got {type(source).__name__}")
+        raise InputTypeError(f"load_state_dict: source must be a file path or a mapping of name -> array, "
+                             f"got {type(source).__name__}")
     own_keys = set(model.state_dict(keep_vars=True))
     state = _adapt_keys(state, own_keys)
     try:
         return model.load_state_dict(state, strict=strict)
     except RuntimeError as err:
-        raise RuntimeError(f"load_state_dict: cannot load {where} into {type(model).__name__}: {err}") from err
+        raise StateDictError(f"load_state_dict: cannot load {where} into {type(model).__name__}: {err}") from err
 
 
 def save_state_dict(model_or_state, path, format: str | None = None,  # noqa: A002
@@ -276,7 +277,7 @@ def save_state_dict(model_or_state, path, format: str | None = None,  # noqa: A0
         write_safetensors(path, state, metadata)
     else:
         if metadata:
-            raise ValueError("save_state_dict: metadata is only stored in .safetensors files")
+            raise InputError("save_state_dict: metadata is only stored in .safetensors files")
         with atomic_write(path) as f:
             np.savez(f, **state)
     return path

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputTypeError
+
 _generator = np.random.default_rng()
 
 
@@ -15,7 +17,7 @@ def manual_seed(seed: int) -> np.random.Generator:
     """Reseed the global generator (PCG64) and return it."""
     global _generator
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise TypeError(f"manual_seed: expected an int seed, got {type(seed).__name__}")
+        raise InputTypeError(f"manual_seed: expected an int seed, got {type(seed).__name__}")
     _generator = np.random.default_rng(int(seed))
     return _generator
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
+
 
 @dataclass
 class DataBundle:
@@ -27,7 +29,7 @@ class DataBundle:
 
 def _require_dir(data_dir, dataset: str) -> str:
     if not data_dir:
-        raise ValueError(f"--dataset {dataset} needs --data-dir (the folder holding its files; add --download to "
+        raise InputError(f"--dataset {dataset} needs --data-dir (the folder holding its files; add --download to "
                          f"fetch them)")
     return data_dir
 
@@ -57,16 +59,16 @@ def load_data(name: str, data_dir=None, download: bool = False, image_size: int 
         root = Path(_require_dir(data_dir, name))
         train_root, test_root = root / "train", root / "test"
         if not train_root.is_dir() or not test_root.is_dir():
-            raise ValueError(f"--dataset folder expects {train_root} and {test_root}, each with one sub-folder of "
+            raise InputError(f"--dataset folder expects {train_root} and {test_root}, each with one sub-folder of "
                              f"images per class")
         size = (image_size, image_size)
         train = data.ImageFolder(train_root, mode="RGB", size=size)
         test = data.ImageFolder(test_root, mode="RGB", size=size)
         if train.classes != test.classes:
-            raise ValueError(f"--dataset folder: train classes {train.classes} differ from test classes "
+            raise InputError(f"--dataset folder: train classes {train.classes} differ from test classes "
                              f"{test.classes}")
         return DataBundle(name, train, test, 3, image_size, len(train.classes), list(train.classes))
-    raise ValueError(f"unknown dataset {name!r}")
+    raise InputError(f"unknown dataset {name!r}")
 
 
 def _augmentation(dataset: str):
@@ -108,7 +110,7 @@ def build_model(config: dict):
     try:
         return models.get_model(name, **kwargs)
     except TypeError as err:
-        raise ValueError(f"model {name!r} cannot be built for this dataset: {err}") from None
+        raise InputError(f"model {name!r} cannot be built for this dataset: {err}") from None
 
 
 def build_optimizer(model, config: dict):
@@ -130,7 +132,7 @@ def build_optimizer(model, config: dict):
         return optim.Adam(params, lr=lr, weight_decay=wd)
     if name == "adamw":
         return optim.AdamW(params, lr=lr, weight_decay=wd or 1e-2)
-    raise ValueError(f"unknown optimizer {name!r}")
+    raise InputError(f"unknown optimizer {name!r}")
 
 
 def build_scheduler(optimizer, config: dict, steps_per_epoch: int):
@@ -149,13 +151,13 @@ def build_scheduler(optimizer, config: dict, steps_per_epoch: int):
         "plateau": lambda: S.ReduceLROnPlateau(optimizer, factor=0.5, patience=2),
     }
     if name not in schedulers:
-        raise ValueError(f"unknown schedule {name!r}")
+        raise InputError(f"unknown schedule {name!r}")
     if name == "none" and not warmup:
         return None, False
     main = schedulers[name]() if name != "none" else None
     if warmup:
         if name == "plateau":
-            raise ValueError("--warmup cannot be combined with --schedule plateau")
+            raise InputError("--warmup cannot be combined with --schedule plateau")
         warm = S.LinearLR(optimizer, start_factor=1.0 / (warmup + 1), end_factor=1.0, total_iters=warmup)
         if main is None:
             return warm, False
@@ -181,7 +183,7 @@ def load_image_for(path, config: dict, resize: bool = False) -> np.ndarray:
                 im = im.convert("RGBA" if "transparency" in im.info else "RGB")
             found = len(im.getbands())
             if not resize and (found != channels or im.size != (size, size)):
-                raise ValueError(f"predict: {path} is a {im.width}x{im.height} image with {found} channel(s), but "
+                raise InputError(f"predict: {path} is a {im.width}x{im.height} image with {found} channel(s), but "
                                  f"the model takes {size}x{size} images with {channels} channel(s); pass --resize "
                                  f"to convert and resize it")
             im = im.convert("L" if channels == 1 else "RGB")
@@ -189,5 +191,5 @@ def load_image_for(path, config: dict, resize: bool = False) -> np.ndarray:
                 im = im.resize((size, size), Image.BILINEAR)
             array = np.asarray(im, dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"predict: cannot read {path} as an image ({err})") from None
+        raise InputError(f"predict: cannot read {path} as an image ({err})") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)

@@ -220,6 +220,15 @@ def test_argument_errors():
         summary(model, (1, 1, 5, 5), depth=-1)
     with pytest.raises(TypeError, match="floating-point"):
         summary(model, (1, 1, 5, 5), dtype=np.int32)
-    with pytest.raises(RuntimeError, match=r"summary: the forward pass of Conv2d .* \(1, 2, 5, 5\) failed"):
+    # an input the model cannot take is the user's problem (InputError); another failure stays a RuntimeError
+    with pytest.raises(ck.InputError, match=r"summary: the forward pass of Conv2d .* \(1, 2, 5, 5\) failed"):
         summary(model, (1, 2, 5, 5))
     assert not model._forward_hooks
+
+    class Broken(nn.Module):
+        def forward(self, x):
+            return x.no_such_method()
+
+    with pytest.raises(RuntimeError, match="summary: the forward pass of Broken") as info:
+        summary(Broken(), (1, 1, 5, 5))
+    assert not isinstance(info.value, ck.InputError)

@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import nn
 from ..autograd import Tensor, no_grad
+from ..errors import InputError, InputTypeError
 from ..kernels.conv_arith import (
     conv_output_size,
     conv_transpose_output_size,
@@ -129,10 +130,10 @@ class ModelSummary:
     def from_dict(cls, data: dict) -> ModelSummary:
         """Rebuild from :meth:`to_dict` output (tuples restored)."""
         if not isinstance(data, dict):
-            raise TypeError(f"ModelSummary.from_dict: expected a dict, got {type(data).__name__}")
+            raise InputTypeError(f"ModelSummary.from_dict: expected a dict, got {type(data).__name__}")
         missing = [f.name for f in fields(cls) if f.name not in data]
         if missing:
-            raise ValueError(f"ModelSummary.from_dict: missing field(s) {missing}")
+            raise InputError(f"ModelSummary.from_dict: missing field(s) {missing}")
         rows = [_build(LayerRow, row) for row in data["rows"]]
         totals = _build(SummaryTotals, data["totals"])
         return cls(model=data["model"], input_size=_tuplify(data["input_size"]), dtype=data["dtype"],
@@ -172,7 +173,7 @@ def _build(cls, data: dict):
     names = {f.name for f in fields(cls)}
     unknown = set(data) - names
     if unknown:
-        raise ValueError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}")
+        raise InputError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}")
     kwargs = {}
     for key, value in data.items():
         if key == "explain" and cls is LayerRow:
@@ -450,19 +451,19 @@ def summary(model, input_size, depth: int = 3, dtype=np.float32, explain: bool =
     ``explain=True`` records each conv/pool layer's output-size and parameter formulas.
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"summary: expected a cnnkit.nn.Module, got {type(model).__name__}")
+        raise InputTypeError(f"summary: expected a cnnkit.nn.Module, got {type(model).__name__}")
     if isinstance(input_size, int) or not hasattr(input_size, "__len__") or not all(
             isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in input_size):
-        raise ValueError(f"summary: input_size must be a tuple of positive ints with the batch first, e.g. "
+        raise InputError(f"summary: input_size must be a tuple of positive ints with the batch first, e.g. "
                          f"(1, 3, 224, 224), got {input_size!r}")
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
-        raise ValueError(f"summary: depth must be a non-negative int, got {depth!r}")
+        raise InputError(f"summary: depth must be a non-negative int, got {depth!r}")
     try:
         dtype = np.dtype(dtype)
     except TypeError as err:
-        raise TypeError(f"summary: unknown dtype {dtype!r}") from err
+        raise InputTypeError(f"summary: unknown dtype {dtype!r}") from err
     if dtype.kind != "f":
-        raise TypeError(f"summary: dtype must be a floating-point type, got {dtype}")
+        raise InputTypeError(f"summary: dtype must be a floating-point type, got {dtype}")
     input_size = tuple(int(n) for n in input_size)
 
     tracer = _Tracer(model, explain)
@@ -478,8 +479,10 @@ def summary(model, input_size, depth: int = 3, dtype=np.float32, explain: bool =
         with no_grad():
             model(x)
     except Exception as err:
-        raise RuntimeError(f"summary: the forward pass of {type(model).__name__} on a {dtype} input of shape "
-                           f"{input_size} failed: {err}") from err
+        # an input the model cannot take is the user's problem; anything else stays a bug (RuntimeError)
+        kind = InputError if isinstance(err, InputError) else RuntimeError
+        raise kind(f"summary: the forward pass of {type(model).__name__} on a {dtype} input of shape "
+                   f"{input_size} failed: {err}") from err
     finally:
         for h in handles:
             h.remove()

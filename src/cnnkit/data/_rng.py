@@ -14,6 +14,7 @@ import threading
 import numpy as np
 
 from .. import random as _random
+from ..errors import InputError, InputTypeError
 
 _local = threading.local()
 
@@ -38,13 +39,13 @@ def use_rng(rng: np.random.Generator | None):
 def make_rng(rng=None, seed=None, owner: str = "transform") -> np.random.Generator | None:
     """Own generator from ``rng`` (a Generator) or ``seed`` (an int); None means: draw from :func:`current_rng`."""
     if rng is not None and seed is not None:
-        raise ValueError(f"{owner}: pass rng or seed, not both")
+        raise InputError(f"{owner}: pass rng or seed, not both")
     if rng is not None:
         if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"{owner}: rng must be a numpy.random.Generator, got {type(rng).__name__}")
+            raise InputTypeError(f"{owner}: rng must be a numpy.random.Generator, got {type(rng).__name__}")
         return rng
     if seed is not None:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"{owner}: seed must be an int, got {type(seed).__name__}")
+            raise InputTypeError(f"{owner}: seed must be an int, got {type(seed).__name__}")
         return np.random.default_rng(int(seed))
     return None

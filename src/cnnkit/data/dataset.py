@@ -15,17 +15,18 @@ import warnings
 import numpy as np
 
 from ..autograd import Tensor
+from ..errors import InputError, InputTypeError
 from . import _rng
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """Bad or corrupt data: a wrong header, a wrong shape, a checksum that does not match."""
 
 
 def check_index(index, length: int, owner: str) -> int:
     """``index`` as a non-negative int below ``length`` (negative counts from the end), else IndexError."""
     if isinstance(index, (bool, np.bool_)) or not isinstance(index, (numbers.Integral, np.integer)):
-        raise TypeError(f"{owner}: index must be an int, got {type(index).__name__}")
+        raise InputTypeError(f"{owner}: index must be an int, got {type(index).__name__}")
     i = int(index)
     if i < 0:
         i += length
@@ -43,7 +44,7 @@ def as_array(x, owner: str, what: str) -> np.ndarray:
     try:
         return np.asarray(x)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"{owner}: {what} must be array-like, got {type(x).__name__} ({err})") from err
+        raise InputTypeError(f"{owner}: {what} must be array-like, got {type(x).__name__} ({err})") from err
 
 
 class Dataset:
@@ -71,14 +72,14 @@ class TensorDataset(Dataset):
 
     def __init__(self, *arrays):
         if not arrays:
-            raise ValueError("TensorDataset: expected at least one array, got none")
+            raise InputError("TensorDataset: expected at least one array, got none")
         arrays = tuple(as_array(a, "TensorDataset", f"array {k}") for k, a in enumerate(arrays))
         for k, a in enumerate(arrays):
             if a.ndim == 0:
-                raise ValueError(f"TensorDataset: array {k} is a scalar; expected at least one dimension")
+                raise InputError(f"TensorDataset: array {k} is a scalar; expected at least one dimension")
         sizes = [len(a) for a in arrays]
         if len(set(sizes)) != 1:
-            raise ValueError(f"TensorDataset: all arrays need the same first dimension, got sizes {sizes}")
+            raise InputError(f"TensorDataset: all arrays need the same first dimension, got sizes {sizes}")
         self.tensors = arrays
 
     def __len__(self) -> int:
@@ -103,17 +104,17 @@ class ArrayDataset(Dataset):
     def __init__(self, images, labels=None, transform=None, target_transform=None):
         images = as_array(images, "ArrayDataset", "images")
         if images.ndim == 0:
-            raise ValueError("ArrayDataset: images must have a first (sample) dimension, got a scalar")
+            raise InputError("ArrayDataset: images must have a first (sample) dimension, got a scalar")
         if images.dtype == np.float64:
             images = images.astype(np.float32)
         if labels is not None:
             labels = as_array(labels, "ArrayDataset", "labels")
             if labels.ndim == 0:
-                raise ValueError("ArrayDataset: labels must have a first (sample) dimension, got a scalar")
+                raise InputError("ArrayDataset: labels must have a first (sample) dimension, got a scalar")
             if labels.dtype.kind in "iub":
                 labels = labels.astype(np.int64, copy=False)
             if len(labels) != len(images):
-                raise ValueError(f"ArrayDataset: {len(images)} images but {len(labels)} labels")
+                raise InputError(f"ArrayDataset: {len(images)} images but {len(labels)} labels")
         _check_callable(transform, "ArrayDataset", "transform")
         _check_callable(target_transform, "ArrayDataset", "target_transform")
         self.data = images
@@ -154,7 +155,8 @@ class Subset(Dataset):
     def __init__(self, dataset, indices):
         idx = np.asarray(as_array(indices, "Subset", "indices"))
         if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
-            raise TypeError(f"Subset: indices must be a 1-d sequence of ints, got shape {idx.shape} dtype {idx.dtype}")
+            raise InputTypeError(f"Subset: indices must be a 1-d sequence of ints, got shape {idx.shape} "
+                                 f"dtype {idx.dtype}")
         idx = idx.astype(np.int64)
         n = len(dataset)
         if idx.size and (idx.min() < 0 or idx.max() >= n):
@@ -179,7 +181,8 @@ class TransformDataset(Dataset):
 
     def __init__(self, dataset, transform=None, target_transform=None):
         if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
-            raise TypeError(f"TransformDataset: dataset needs __getitem__ and __len__, got {type(dataset).__name__}")
+            raise InputTypeError(f"TransformDataset: dataset needs __getitem__ and __len__, got "
+                                 f"{type(dataset).__name__}")
         _check_callable(transform, "TransformDataset", "transform")
         _check_callable(target_transform, "TransformDataset", "target_transform")
         self.dataset = dataset
@@ -219,7 +222,7 @@ class ConcatDataset(Dataset):
     def __init__(self, datasets):
         self.datasets = list(datasets)
         if not self.datasets:
-            raise ValueError("ConcatDataset: expected at least one dataset, got none")
+            raise InputError("ConcatDataset: expected at least one dataset, got none")
         self.cumulative_sizes = list(np.cumsum([len(d) for d in self.datasets]).tolist())
 
     def __len__(self) -> int:
@@ -286,13 +289,13 @@ class ImageArrayDataset(Dataset):
 
 def _check_bool(value, owner: str, what: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {what} must be a bool, got {type(value).__name__}")
+        raise InputTypeError(f"{owner}: {what} must be a bool, got {type(value).__name__}")
     return bool(value)
 
 
 def _check_callable(fn, owner: str, what: str) -> None:
     if fn is not None and not callable(fn):
-        raise TypeError(f"{owner}: {what} must be callable or None, got {type(fn).__name__}")
+        raise InputTypeError(f"{owner}: {what} must be callable or None, got {type(fn).__name__}")
 
 
 def _split_generator(seed, generator, owner: str) -> np.random.Generator:
@@ -303,14 +306,14 @@ def _split_generator(seed, generator, owner: str) -> np.random.Generator:
 def _split_lengths(n: int, lengths, owner: str) -> list[int]:
     lengths = list(lengths)
     if not lengths:
-        raise ValueError(f"{owner}: lengths must not be empty")
+        raise InputError(f"{owner}: lengths must not be empty")
     for x in lengths:
         if isinstance(x, bool) or not isinstance(x, numbers.Real):
-            raise TypeError(f"{owner}: lengths must be ints or fractions, got {x!r}")
+            raise InputTypeError(f"{owner}: lengths must be ints or fractions, got {x!r}")
     if all(isinstance(x, numbers.Integral) for x in lengths):
         counts = [int(x) for x in lengths]
         if any(c < 0 for c in counts):
-            raise ValueError(f"{owner}: lengths must be non-negative, got {counts}")
+            raise InputError(f"{owner}: lengths must be non-negative, got {counts}")
     elif math.isclose(sum(lengths), 1.0, abs_tol=1e-9) and all(0 <= x <= 1 for x in lengths):
         counts = [int(math.floor(n * float(f))) for f in lengths]
         for k in range(n - sum(counts)):  # leftover items go round-robin, as in PyTorch
@@ -319,9 +322,9 @@ def _split_lengths(n: int, lengths, owner: str) -> list[int]:
             if c == 0:
                 warnings.warn(f"{owner}: part {k} of the split is empty", stacklevel=3)
     else:
-        raise ValueError(f"{owner}: fractions must lie in [0, 1] and sum to 1, got {lengths} (sum {sum(lengths)})")
+        raise InputError(f"{owner}: fractions must lie in [0, 1] and sum to 1, got {lengths} (sum {sum(lengths)})")
     if sum(counts) != n:
-        raise ValueError(f"{owner}: lengths sum to {sum(counts)} but the dataset has {n} items")
+        raise InputError(f"{owner}: lengths sum to {sum(counts)} but the dataset has {n} items")
     return counts
 
 
@@ -342,10 +345,10 @@ def random_split(dataset, lengths, seed=None, generator=None) -> list[Subset]:
 def train_val_split(dataset, val_fraction: float = 0.1, seed=None) -> tuple[Subset, Subset]:
     """``(train, val)`` subsets, ``val`` holding ``round(val_fraction * len(dataset))`` random items."""
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, numbers.Real) or not 0 < val_fraction < 1:
-        raise ValueError(f"train_val_split: val_fraction must be a number in (0, 1), got {val_fraction!r}")
+        raise InputError(f"train_val_split: val_fraction must be a number in (0, 1), got {val_fraction!r}")
     n = len(dataset)
     n_val = int(round(n * float(val_fraction)))
     if n_val == 0 or n_val == n:
-        raise ValueError(f"train_val_split: val_fraction {val_fraction} of {n} items leaves an empty part")
+        raise InputError(f"train_val_split: val_fraction {val_fraction} of {n} items leaves an empty part")
     train, val = random_split(dataset, [n - n_val, n_val], seed=seed)
     return train, val

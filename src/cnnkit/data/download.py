@@ -21,6 +21,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from ..errors import InputError, InputTypeError
 from .dataset import DatasetError
 
 
@@ -53,7 +54,7 @@ def _check_hex(value, n: int, what: str):
     if value is None:
         return None
     if not isinstance(value, str) or not re.fullmatch(rf"[0-9a-fA-F]{{{n}}}", value):
-        raise ValueError(f"download: {what} must be a {n}-digit hex string, got {value!r}")
+        raise InputError(f"download: {what} must be a {n}-digit hex string, got {value!r}")
     return value.lower()
 
 
@@ -89,16 +90,16 @@ def _fsync_dir(folder: Path) -> None:
 def _filename_from_url(url: str) -> str:
     name = urllib.parse.unquote(Path(urllib.parse.urlsplit(url).path).name)
     if not name:
-        raise ValueError(f"download_url: cannot take a file name from {url!r}; pass filename=")
+        raise InputError(f"download_url: cannot take a file name from {url!r}; pass filename=")
     return name
 
 
 def _check_url(url) -> str:
     if not isinstance(url, str):
-        raise TypeError(f"download_url: url must be a str, got {type(url).__name__}")
+        raise InputTypeError(f"download_url: url must be a str, got {type(url).__name__}")
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
-        raise ValueError(f"download_url: only http(s) addresses are fetched, got {url!r}")
+        raise InputError(f"download_url: only http(s) addresses are fetched, got {url!r}")
     return url
 
 
@@ -195,9 +196,9 @@ def download_url(
     md5, sha256 = _check_hex(md5, 32, "md5"), _check_hex(sha256, 64, "sha256")
     filename = _filename_from_url(url) if filename is None else filename
     if not isinstance(filename, str) or not filename or filename in (".", "..") or "/" in filename or "\\" in filename:
-        raise ValueError(f"download_url: filename must be a plain file name, got {filename!r}")
+        raise InputError(f"download_url: filename must be a plain file name, got {filename!r}")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"download_url: retries must be an int >= 0, got {retries!r}")
+        raise InputError(f"download_url: retries must be an int >= 0, got {retries!r}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / filename
@@ -229,7 +230,7 @@ def download_from_mirrors(mirrors, filename: str, folder, md5=None, sha256=None,
     """Try ``mirror + filename`` for each mirror in turn until one downloads and verifies."""
     mirrors = [mirrors] if isinstance(mirrors, str) else list(mirrors)
     if not mirrors:
-        raise ValueError(f"download_from_mirrors: no mirror to fetch {filename} from")
+        raise InputError(f"download_from_mirrors: no mirror to fetch {filename} from")
     failures = []
     for mirror in mirrors:
         url = mirror if mirror.endswith("/" + filename) else mirror.rstrip("/") + "/" + filename

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError, InputTypeError
 from .dataset import Dataset, DatasetError, _check_callable, check_index
 
 IMG_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
@@ -66,15 +67,15 @@ class ImageFolder(Dataset):
         extensions=IMG_EXTENSIONS,
     ):
         if not isinstance(root, (str, Path)):
-            raise TypeError(f"ImageFolder: root must be a path (str or Path), got {type(root).__name__}")
+            raise InputTypeError(f"ImageFolder: root must be a path (str or Path), got {type(root).__name__}")
         if on_error not in ("raise", "skip"):
-            raise ValueError(f"ImageFolder: on_error must be 'raise' or 'skip', got {on_error!r}")
+            raise InputError(f"ImageFolder: on_error must be 'raise' or 'skip', got {on_error!r}")
         if mode not in ("RGB", "L", None):
-            raise ValueError(f"ImageFolder: mode must be 'RGB', 'L' or None, got {mode!r}")
+            raise InputError(f"ImageFolder: mode must be 'RGB', 'L' or None, got {mode!r}")
         if size is not None:
             size = (size, size) if isinstance(size, int) else tuple(size)
             if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in size):
-                raise ValueError(f"ImageFolder: size must be a positive int or (H, W), got {size!r}")
+                raise InputError(f"ImageFolder: size must be a positive int or (H, W), got {size!r}")
             size = (int(size[0]), int(size[1]))
         _check_callable(transform, "ImageFolder", "transform")
         _check_callable(target_transform, "ImageFolder", "target_transform")

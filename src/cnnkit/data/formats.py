@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError, InputTypeError
 from .dataset import DatasetError
 
 IDX_DTYPES = {
@@ -95,9 +96,10 @@ def write_idx(path, array) -> None:
     arr = np.asarray(array)
     key = arr.dtype.newbyteorder("=")
     if key not in _IDX_CODES:
-        raise TypeError(f"write_idx: IDX cannot store {arr.dtype}; use uint8, int8, int16, int32, float32 or float64")
+        raise InputTypeError(f"write_idx: IDX cannot store {arr.dtype}; use uint8, int8, int16, int32, "
+                             f"float32 or float64")
     if not 1 <= arr.ndim <= 255:
-        raise ValueError(f"write_idx: IDX stores 1 to 255 dimensions, got {arr.ndim}")
+        raise InputError(f"write_idx: IDX stores 1 to 255 dimensions, got {arr.ndim}")
     code = _IDX_CODES[key]
     body = bytes([0, 0, code, arr.ndim]) + np.asarray(arr.shape, dtype=">u4").tobytes()
     body += np.ascontiguousarray(arr, dtype=IDX_DTYPES[code]).tobytes()

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import random as _random
 from ..autograd import Tensor
+from ..errors import InputError, InputTypeError
 from ._rng import make_rng, use_rng
 
 
@@ -19,7 +20,7 @@ def _stack(arrays: list[np.ndarray], where: str) -> np.ndarray:
     first = arrays[0].shape
     for k, a in enumerate(arrays):
         if a.shape != first:
-            raise ValueError(
+            raise InputError(
                 f"default_collate: cannot stack {where} of different shapes: item 0 has {first}, item {k} has "
                 f"{a.shape}; give every item one size (e.g. ImageFolder(size=(H, W)) or transforms.Resize)"
             )
@@ -46,7 +47,7 @@ def _collate(batch: list, where: str):
         size = len(elem)
         for k, b in enumerate(batch):
             if len(b) != size:
-                raise ValueError(f"default_collate: item 0 has {size} fields but item {k} has {len(b)}")
+                raise InputError(f"default_collate: item 0 has {size} fields but item {k} has {len(b)}")
         fields = [_collate(list(column), f"field {j}") for j, column in enumerate(zip(*batch, strict=True))]
         if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
             return type(elem)(*fields)
@@ -62,7 +63,7 @@ def default_collate(batch):
     field by field and keep their structure; strings stay lists.
     """
     if not isinstance(batch, (list, tuple)) or not batch:
-        raise ValueError(f"default_collate: expected a non-empty list of items, got {type(batch).__name__}")
+        raise InputError(f"default_collate: expected a non-empty list of items, got {type(batch).__name__}")
     return _collate(list(batch), "items")
 
 
@@ -204,15 +205,15 @@ class DataLoader:
         fast: bool = True,
     ):
         if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
-            raise TypeError(f"DataLoader: dataset needs __getitem__ and __len__, got {type(dataset).__name__}")
+            raise InputTypeError(f"DataLoader: dataset needs __getitem__ and __len__, got {type(dataset).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+            raise InputError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if isinstance(prefetch, bool) or not isinstance(prefetch, numbers.Integral) or prefetch < 0:
-            raise ValueError(f"DataLoader: prefetch must be an int >= 0, got {prefetch!r}")
+            raise InputError(f"DataLoader: prefetch must be an int >= 0, got {prefetch!r}")
         if sampler is not None and shuffle:
-            raise ValueError("DataLoader: sampler and shuffle=True are mutually exclusive")
+            raise InputError("DataLoader: sampler and shuffle=True are mutually exclusive")
         if collate_fn is not None and not callable(collate_fn):
-            raise TypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
+            raise InputTypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -311,9 +312,9 @@ class DataLoader:
         keys = {"epoch", "batches_served", "in_epoch", "epoch_rng_state", "rng_state"}
         if not isinstance(state, dict) or not keys <= set(state):
             got = sorted(state) if isinstance(state, dict) else type(state).__name__
-            raise ValueError(f"DataLoader.load_state_dict: expected a dict with keys {sorted(keys)}, got {got}")
+            raise InputError(f"DataLoader.load_state_dict: expected a dict with keys {sorted(keys)}, got {got}")
         if (state["rng_state"] is None) != (self.generator is None):
-            raise ValueError(
+            raise InputError(
                 "DataLoader.load_state_dict: the state was saved by a loader "
                 + ("with" if state["rng_state"] is not None else "without")
                 + " its own seed/generator, this one is "

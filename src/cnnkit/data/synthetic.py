@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from ..errors import InputError
 from .dataset import Dataset, _check_callable, check_index
 
 
@@ -57,9 +58,9 @@ class Shapes(Dataset):
     ):
         for what, value, low in (("n", n, 1), ("size", size, 8)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-                raise ValueError(f"Shapes: {what} must be an int >= {low}, got {value!r}")
+                raise InputError(f"Shapes: {what} must be an int >= {low}, got {value!r}")
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise ValueError(f"Shapes: seed must be a non-negative int, got {seed!r}")
+            raise InputError(f"Shapes: seed must be a non-negative int, got {seed!r}")
         _check_callable(transform, "Shapes", "transform")
         _check_callable(target_transform, "Shapes", "target_transform")
         self.n, self.size, self.seed, self.train = int(n), int(size), int(seed), bool(train)

@@ -18,6 +18,7 @@ import numbers
 import numpy as np
 
 from ..autograd import Tensor
+from ..errors import InputError, InputTypeError
 from ._rng import current_rng, make_rng
 
 __all__ = [
@@ -37,11 +38,11 @@ def _as_chw(x, owner: str) -> tuple[np.ndarray, bool, bool]:
     is_tensor = isinstance(x, Tensor)
     arr = x.data if is_tensor else x
     if not isinstance(arr, np.ndarray):
-        raise TypeError(f"{owner}: expected a (C, H, W) NumPy array or Tensor, got {type(x).__name__}")
+        raise InputTypeError(f"{owner}: expected a (C, H, W) NumPy array or Tensor, got {type(x).__name__}")
     if arr.ndim == 2:
         return arr[None], is_tensor, True
     if arr.ndim != 3:
-        raise ValueError(f"{owner}: expected an image of shape (C, H, W) or (H, W), got shape {arr.shape}")
+        raise InputError(f"{owner}: expected an image of shape (C, H, W) or (H, W), got shape {arr.shape}")
     return arr, is_tensor, False
 
 
@@ -82,9 +83,9 @@ def _pair(value, owner: str, what: str) -> tuple[int, int]:
     try:
         h, w = value
     except (TypeError, ValueError):
-        raise ValueError(f"{owner}: {what} must be an int or (H, W), got {value!r}") from None
+        raise InputError(f"{owner}: {what} must be an int or (H, W), got {value!r}") from None
     if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in (h, w)):
-        raise ValueError(f"{owner}: {what} must be positive ints, got {value!r}")
+        raise InputError(f"{owner}: {what} must be positive ints, got {value!r}")
     return int(h), int(w)
 
 
@@ -93,7 +94,7 @@ def _fill_values(fill, channels: int, owner: str) -> np.ndarray:
     if f.size == 1:
         return np.full(channels, f[0])
     if f.size != channels:
-        raise ValueError(f"{owner}: fill has {f.size} values but the image has {channels} channels")
+        raise InputError(f"{owner}: fill has {f.size} values but the image has {channels} channels")
     return f
 
 
@@ -101,15 +102,15 @@ def _range(value, owner: str, what: str, center: float = 0.0, low: float | None 
     """A number v gives (center - v, center + v); a pair is taken as (min, max)."""
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         if value < 0:
-            raise ValueError(f"{owner}: {what} must be non-negative when a single number, got {value}")
+            raise InputError(f"{owner}: {what} must be non-negative when a single number, got {value}")
         lo, hi = center - float(value), center + float(value)
     else:
         try:
             lo, hi = (float(v) for v in value)
         except (TypeError, ValueError):
-            raise ValueError(f"{owner}: {what} must be a number or a (min, max) pair, got {value!r}") from None
+            raise InputError(f"{owner}: {what} must be a number or a (min, max) pair, got {value!r}") from None
         if lo > hi:
-            raise ValueError(f"{owner}: {what} range must have min <= max, got {value!r}")
+            raise InputError(f"{owner}: {what} range must have min <= max, got {value!r}")
     if low is not None:
         lo = max(lo, low)
     return lo, hi
@@ -137,9 +138,9 @@ def _padding(padding, owner: str) -> tuple[int, int, int, int]:
         if len(p) == 2:
             p = (p[0], p[1], p[0], p[1])
         if len(p) != 4:
-            raise ValueError(f"{owner}: padding must be an int or a sequence of 2 or 4 ints, got {padding!r}")
+            raise InputError(f"{owner}: padding must be an int or a sequence of 2 or 4 ints, got {padding!r}")
     if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0 for v in p):
-        raise ValueError(f"{owner}: padding must be non-negative ints, got {padding!r}")
+        raise InputError(f"{owner}: padding must be non-negative ints, got {padding!r}")
     return tuple(int(v) for v in p)
 
 
@@ -159,7 +160,7 @@ def crop(img: np.ndarray, top: int, left: int, height: int, width: int) -> np.nd
     """The window of ``height`` x ``width`` at (``top``, ``left``); it must lie inside the image."""
     _, h, w = img.shape
     if top < 0 or left < 0 or height < 1 or width < 1 or top + height > h or left + width > w:
-        raise ValueError(f"crop: window top={top} left={left} {height}x{width} does not fit an image of {h}x{w}")
+        raise InputError(f"crop: window top={top} left={left} {height}x{width} does not fit an image of {h}x{w}")
     return img[:, top : top + height, left : left + width].copy()
 
 
@@ -192,7 +193,7 @@ def resize(img: np.ndarray, size) -> np.ndarray:
     _, h, w = img.shape
     if isinstance(size, numbers.Integral) and not isinstance(size, bool):
         if size < 1:
-            raise ValueError(f"resize: size must be positive, got {size}")
+            raise InputError(f"resize: size must be positive, got {size}")
         if h <= w:
             th, tw = int(size), int(size * w / h)
         else:
@@ -252,14 +253,14 @@ def affine(img: np.ndarray, angle: float = 0.0, translate=(0.0, 0.0), scale: flo
     ``tan(shear_x) * (y - cy)`` (rows below the centre go right), a y-shear down by ``tan(shear_y) * (x - cx)``.
     """
     if scale <= 0:
-        raise ValueError(f"affine: scale must be positive, got {scale}")
+        raise InputError(f"affine: scale must be positive, got {scale}")
     shear = (float(shear), 0.0) if isinstance(shear, numbers.Real) else tuple(float(s) for s in shear)
     if len(shear) != 2:
-        raise ValueError(f"affine: shear must be a number or (x, y) degrees, got {shear!r}")
+        raise InputError(f"affine: shear must be a number or (x, y) degrees, got {shear!r}")
     (a, b), (c, d) = _affine_matrix(float(angle), float(scale), shear).tolist()
     det = a * d - b * c
     if abs(det) < 1e-12:
-        raise ValueError(f"affine: the map (angle={angle}, scale={scale}, shear={shear}) is not invertible")
+        raise InputError(f"affine: the map (angle={angle}, scale={scale}, shear={shear}) is not invertible")
     ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
     _, h, w = img.shape
     cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
@@ -283,9 +284,9 @@ def normalize(img: np.ndarray, mean, std) -> np.ndarray:
     std = np.asarray(std, dtype=np.float64).reshape(-1)
     for what, v in (("mean", mean), ("std", std)):
         if v.size not in (1, c):
-            raise ValueError(f"normalize: {what} has {v.size} values but the image has {c} channels")
+            raise InputError(f"normalize: {what} has {v.size} values but the image has {c} channels")
     if np.any(std <= 0):
-        raise ValueError(f"normalize: std must be positive, got {std.tolist()}")
+        raise InputError(f"normalize: std must be positive, got {std.tolist()}")
     x = _float_work(img)
     return ((x - mean.astype(x.dtype)[:, None, None]) / std.astype(x.dtype)[:, None, None]).astype(x.dtype)
 
@@ -335,7 +336,7 @@ class Compose:
         self.transforms = list(transforms)
         for t in self.transforms:
             if not callable(t):
-                raise TypeError(f"Compose: every transform must be callable, got {type(t).__name__}")
+                raise InputTypeError(f"Compose: every transform must be callable, got {type(t).__name__}")
 
     def __call__(self, img):
         for t in self.transforms:
@@ -352,7 +353,7 @@ class Lambda:
 
     def __init__(self, fn):
         if not callable(fn):
-            raise TypeError(f"Lambda: expected a callable, got {type(fn).__name__}")
+            raise InputTypeError(f"Lambda: expected a callable, got {type(fn).__name__}")
         self.fn = fn
 
     def __call__(self, img):
@@ -369,7 +370,7 @@ def _to_float(arr: np.ndarray) -> np.ndarray:
         return arr.astype(np.float32)
     if arr.dtype.kind in "iu":
         return (arr.astype(np.float32) / np.float32(np.iinfo(arr.dtype).max)).astype(np.float32)
-    raise TypeError(f"ToFloat: cannot convert an array of dtype {arr.dtype}")
+    raise InputTypeError(f"ToFloat: cannot convert an array of dtype {arr.dtype}")
 
 
 class ToFloat(Transform):
@@ -389,11 +390,12 @@ class ToTensor:
             try:
                 pic = np.asarray(pic)  # Pillow images support the array protocol
             except Exception as err:
-                raise TypeError(f"ToTensor: expected a Pillow image or an array, got {type(pic).__name__}") from err
+                raise InputTypeError(f"ToTensor: expected a Pillow image or an array, got "
+                                     f"{type(pic).__name__}") from err
         if pic.ndim == 2:
             pic = pic[:, :, None]
         if pic.ndim != 3:
-            raise ValueError(f"ToTensor: expected an (H, W) or (H, W, C) image, got shape {pic.shape}")
+            raise InputError(f"ToTensor: expected an (H, W) or (H, W, C) image, got shape {pic.shape}")
         return np.ascontiguousarray(_to_float(pic).transpose(2, 0, 1))
 
     def __repr__(self) -> str:
@@ -407,7 +409,7 @@ class Normalize(Transform):
         self.mean = tuple(float(m) for m in np.atleast_1d(mean))
         self.std = tuple(float(s) for s in np.atleast_1d(std))
         if any(s <= 0 for s in self.std):
-            raise ValueError(f"Normalize: std must be positive, got {self.std}")
+            raise InputError(f"Normalize: std must be positive, got {self.std}")
 
     def apply(self, img):
         return normalize(img, self.mean, self.std)
@@ -440,7 +442,7 @@ class Resize(Transform):
     def __init__(self, size):
         if isinstance(size, numbers.Integral) and not isinstance(size, bool):
             if size < 1:
-                raise ValueError(f"Resize: size must be positive, got {size}")
+                raise InputError(f"Resize: size must be positive, got {size}")
             self.size = int(size)
         else:
             self.size = _pair(size, "Resize", "size")
@@ -464,7 +466,7 @@ class RandomCrop(RandomTransform):
         th, tw = self.size
         _, h, w = img.shape
         if th > h or tw > w:
-            raise ValueError(f"RandomCrop: crop size {self.size} is larger than the (padded) image {h}x{w}")
+            raise InputError(f"RandomCrop: crop size {self.size} is larger than the (padded) image {h}x{w}")
         rng = self.rng
         top = int(rng.integers(0, h - th + 1))
         left = int(rng.integers(0, w - tw + 1))
@@ -477,7 +479,7 @@ class RandomHorizontalFlip(RandomTransform):
     def __init__(self, p: float = 0.5, rng=None, seed=None):
         super().__init__(rng, seed)
         if not 0 <= p <= 1:
-            raise ValueError(f"RandomHorizontalFlip: p must lie in [0, 1], got {p}")
+            raise InputError(f"RandomHorizontalFlip: p must lie in [0, 1], got {p}")
         self.p = float(p)
 
     def apply(self, img):
@@ -490,7 +492,7 @@ class RandomVerticalFlip(RandomTransform):
     def __init__(self, p: float = 0.5, rng=None, seed=None):
         super().__init__(rng, seed)
         if not 0 <= p <= 1:
-            raise ValueError(f"RandomVerticalFlip: p must lie in [0, 1], got {p}")
+            raise InputError(f"RandomVerticalFlip: p must lie in [0, 1], got {p}")
         self.p = float(p)
 
     def apply(self, img):
@@ -512,12 +514,12 @@ class RandomAffine(RandomTransform):
         if translate is not None:
             translate = tuple(float(t) for t in translate)
             if len(translate) != 2 or not all(0 <= t <= 1 for t in translate):
-                raise ValueError(f"{name}: translate must be (a, b) fractions in [0, 1], got {translate!r}")
+                raise InputError(f"{name}: translate must be (a, b) fractions in [0, 1], got {translate!r}")
         self.translate = translate
         if scale is not None:
             scale = tuple(float(s) for s in scale)
             if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
-                raise ValueError(f"{name}: scale must be (min, max) with 0 < min <= max, got {scale!r}")
+                raise InputError(f"{name}: scale must be (min, max) with 0 < min <= max, got {scale!r}")
         self.scale = scale
         if shear is not None:
             if isinstance(shear, numbers.Real):
@@ -527,7 +529,7 @@ class RandomAffine(RandomTransform):
                 if len(shear) == 2:
                     shear = (*shear, 0.0, 0.0)
                 if len(shear) != 4 or shear[0] > shear[1] or shear[2] > shear[3]:
-                    raise ValueError(f"{name}: shear must be s, (min, max) or (xmin, xmax, ymin, ymax), got {shear!r}")
+                    raise InputError(f"{name}: shear must be s, (min, max) or (xmin, xmax, ymin, ymax), got {shear!r}")
         self.shear = shear
         self.fill = fill
 
@@ -604,14 +606,14 @@ class RandomErasing(RandomTransform):
         super().__init__(rng, seed)
         name = type(self).__name__
         if not 0 <= p <= 1:
-            raise ValueError(f"{name}: p must lie in [0, 1], got {p}")
+            raise InputError(f"{name}: p must lie in [0, 1], got {p}")
         scale, ratio = tuple(float(s) for s in scale), tuple(float(r) for r in ratio)
         if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
-            raise ValueError(f"{name}: scale must be (min, max) with 0 < min <= max <= 1, got {scale!r}")
+            raise InputError(f"{name}: scale must be (min, max) with 0 < min <= max <= 1, got {scale!r}")
         if len(ratio) != 2 or not 0 < ratio[0] <= ratio[1]:
-            raise ValueError(f"{name}: ratio must be (min, max) with 0 < min <= max, got {ratio!r}")
+            raise InputError(f"{name}: ratio must be (min, max) with 0 < min <= max, got {ratio!r}")
         if isinstance(value, str) and value != "random":
-            raise ValueError(f"{name}: value must be a number, per-channel values or 'random', got {value!r}")
+            raise InputError(f"{name}: value must be a number, per-channel values or 'random', got {value!r}")
         self.p, self.scale, self.ratio, self.value = float(p), scale, ratio, value
 
     def get_params(self, img: np.ndarray, rng: np.random.Generator):
@@ -647,9 +649,9 @@ class Cutout(RandomTransform):
     def __init__(self, size: int, p: float = 1.0, value=0, rng=None, seed=None):
         super().__init__(rng, seed)
         if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
-            raise ValueError(f"Cutout: size must be a positive int, got {size!r}")
+            raise InputError(f"Cutout: size must be a positive int, got {size!r}")
         if not 0 <= p <= 1:
-            raise ValueError(f"Cutout: p must lie in [0, 1], got {p}")
+            raise InputError(f"Cutout: p must lie in [0, 1], got {p}")
         self.size, self.p, self.value = int(size), float(p), value
 
     def apply(self, img):
@@ -672,7 +674,7 @@ def digits_augmentation(degrees: float = 10.0, translate: float = 0.125, scale=(
     2 or 5, a 6 turned into a 9), so those "augmentations" would teach wrong labels.
     """
     if degrees > 30:
-        raise ValueError(f"digits_augmentation: rotations above 30 degrees change a digit's meaning, got {degrees}")
+        raise InputError(f"digits_augmentation: rotations above 30 degrees change a digit's meaning, got {degrees}")
     return Compose([RandomAffine(degrees, translate=(translate, translate), scale=scale, rng=rng, seed=seed)])
 
 
@@ -682,7 +684,7 @@ def cifar_augmentation(size: int = 32, padding: int = 4, mean=None, std=None, rn
     gen = make_rng(rng, seed, "cifar_augmentation")
     steps = [RandomCrop(size, padding=padding, rng=gen), RandomHorizontalFlip(0.5, rng=gen)]
     if (mean is None) != (std is None):
-        raise ValueError("cifar_augmentation: pass both mean and std, or neither")
+        raise InputError("cifar_augmentation: pass both mean and std, or neither")
     if mean is not None:
         steps.append(Normalize(mean, std))
     return Compose(steps)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputTypeError
 from .dataset import DatasetError, ImageArrayDataset, _check_bool
 from .download import download_from_mirrors, extract_archive
 from .formats import read_cifar_batch, read_cifar_meta, read_idx
@@ -16,7 +17,7 @@ from .formats import read_cifar_batch, read_cifar_meta, read_idx
 
 def _check_root(root, owner: str) -> Path:
     if not isinstance(root, (str, Path)):
-        raise TypeError(f"{owner}: root must be a path (str or Path), got {type(root).__name__}")
+        raise InputTypeError(f"{owner}: root must be a path (str or Path), got {type(root).__name__}")
     return Path(root).expanduser()
 
 

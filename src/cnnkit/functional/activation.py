@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from ..autograd import Function, Tensor, _to_dtype
+from ..errors import InputError, InputTypeError
 from ..kernels import elementwise as _elementwise
 from ..kernels import softmax as _softmax_kernels
 
@@ -241,14 +242,14 @@ def _check_input(op: str, x) -> None:
     elif isinstance(x, np.ndarray):
         dtype = x.dtype
     else:
-        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+        raise InputTypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
     if dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {dtype}")
+        raise InputTypeError(f"{op}: expected a floating-point tensor, got dtype {dtype}")
 
 
 def _check_real(op: str, name: str, value) -> float:
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise TypeError(f"{op}: {name} must be a real number, got {value!r}")
+        raise InputTypeError(f"{op}: {name} must be a real number, got {value!r}")
     return float(value)
 
 
@@ -275,7 +276,7 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
     _check_input("hardtanh", input)
     lo, hi = _check_real("hardtanh", "min_val", min_val), _check_real("hardtanh", "max_val", max_val)
     if lo > hi:
-        raise ValueError(f"hardtanh: min_val must not exceed max_val, got min_val={min_val}, max_val={max_val}")
+        raise InputError(f"hardtanh: min_val must not exceed max_val, got min_val={min_val}, max_val={max_val}")
     return Hardtanh.apply(input, min_val=lo, max_val=hi)
 
 
@@ -302,7 +303,7 @@ def gelu(input, approximate: str = "none"):  # noqa: A002
     """x * Phi(x) (exact, with erf) or its tanh approximation (``approximate='tanh'``)."""
     _check_input("gelu", input)
     if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        raise InputError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return GELU.apply(input, approximate=approximate)
 
 
@@ -312,10 +313,10 @@ def _softmax_dim(op: str, ndim: int, dim) -> int:
         warnings.warn(f"{op}: implicit dimension choice is deprecated (as in PyTorch); pass dim={dim} explicitly",
                       UserWarning, stacklevel=3)
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+        raise InputTypeError(f"{op}: dim must be an int, got {dim!r}")
     n = max(ndim, 1)
     if not -n <= dim < n:
-        raise ValueError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions "
+        raise InputError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions "
                          f"(expected {-n}..{n - 1})")
     return int(dim) % n
 
@@ -327,7 +328,7 @@ def _softmax_like(cls, op: str, input, dim, dtype):  # noqa: A002
     if dtype is not None:
         dtype = _to_dtype(dtype)
         if dtype.kind != "f":
-            raise TypeError(f"{op}: dtype must be a floating-point type, got {dtype}")
+            raise InputTypeError(f"{op}: dtype must be a floating-point type, got {dtype}")
         if dtype != x.dtype:
             x = x.astype(dtype)
     if x.ndim == 0:

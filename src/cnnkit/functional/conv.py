@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function, Tensor, float32, float64
+from ..errors import InputError, InputTypeError
 from ..kernels import conv as _k
 from ..kernels.conv_arith import conv_transpose_output_size, pair, same_padding
 from ..kernels.im2col import columns_output_size
@@ -74,7 +75,7 @@ def _tensor(op: str, name: str, value) -> Tensor:
         return value
     if isinstance(value, np.ndarray):
         return Tensor(value)
-    raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
+    raise InputTypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
 
 
 def _check_operands(op: str, x, weight, bias, weight_layout: str):
@@ -82,49 +83,50 @@ def _check_operands(op: str, x, weight, bias, weight_layout: str):
     x, weight = _tensor(op, "input", x), _tensor(op, "weight", weight)
     bias = None if bias is None else _tensor(op, "bias", bias)
     if x.dtype not in (float32, float64):
-        raise TypeError(f"{op}: expected a float32 or float64 input, got dtype {x.dtype}")
+        raise InputTypeError(f"{op}: expected a float32 or float64 input, got dtype {x.dtype}")
     if weight.dtype != x.dtype:
-        raise TypeError(f"{op}: input and weight must have the same dtype, got input {x.dtype} and weight "
-                        f"{weight.dtype}")
+        raise InputTypeError(f"{op}: input and weight must have the same dtype, got input {x.dtype} and weight "
+                             f"{weight.dtype}")
     if bias is not None and bias.dtype != x.dtype:
-        raise TypeError(f"{op}: input and bias must have the same dtype, got input {x.dtype} and bias {bias.dtype}")
+        raise InputTypeError(f"{op}: input and bias must have the same dtype, got input {x.dtype} and bias "
+                             f"{bias.dtype}")
     if x.ndim not in (3, 4):
-        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) or a 3-D unbatched input (C, H, W), "
+        raise InputError(f"{op}: expected a 4-D input (N, C, H, W) or a 3-D unbatched input (C, H, W), "
                          f"got shape {x.shape}")
     if weight.ndim != 4:
-        raise ValueError(f"{op}: expected a 4-D weight {weight_layout}, got shape {weight.shape}")
+        raise InputError(f"{op}: expected a 4-D weight {weight_layout}, got shape {weight.shape}")
     if 0 in x.shape[-3:]:
-        raise ValueError(f"{op}: input must have non-empty channel and spatial dimensions, got shape {x.shape}")
+        raise InputError(f"{op}: input must have non-empty channel and spatial dimensions, got shape {x.shape}")
     if 0 in weight.shape:
-        raise ValueError(f"{op}: weight must not have an empty dimension, got shape {weight.shape}")
+        raise InputError(f"{op}: weight must not have an empty dimension, got shape {weight.shape}")
     return x, weight, bias, x.ndim == 3
 
 
 def _check_groups(op: str, groups) -> int:
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
-        raise TypeError(f"{op}: groups must be an int, got {groups!r}")
+        raise InputTypeError(f"{op}: groups must be an int, got {groups!r}")
     if groups < 1:
-        raise ValueError(f"{op}: groups must be a positive integer, got {groups}")
+        raise InputError(f"{op}: groups must be a positive integer, got {groups}")
     return int(groups)
 
 
 def _positive_pair(op: str, name: str, value) -> tuple[int, int]:
     p = pair(value, name, op)
     if min(p) < 1:
-        raise ValueError(f"{op}: {name} must be positive, got {p}")
+        raise InputError(f"{op}: {name} must be positive, got {p}")
     return p
 
 
 def _non_negative_pair(op: str, name: str, value) -> tuple[int, int]:
     p = pair(value, name, op)
     if min(p) < 0:
-        raise ValueError(f"{op}: {name} must be non-negative, got {p}")
+        raise InputError(f"{op}: {name} must be non-negative, got {p}")
     return p
 
 
 def _check_bias(op: str, bias, channels: int) -> None:
     if bias is not None and bias.shape != (channels,):
-        raise ValueError(f"{op}: bias must have shape ({channels},) (one value per output channel), "
+        raise InputError(f"{op}: bias must have shape ({channels},) (one value per output channel), "
                          f"got {bias.shape}")
 
 
@@ -155,13 +157,13 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     out_ch, in_per_group, kh, kw = weight.shape
     channels, h, w = x.shape[-3:]
     if channels % groups:
-        raise ValueError(f"{op}: input channels ({channels}) must be divisible by groups ({groups})")
+        raise InputError(f"{op}: input channels ({channels}) must be divisible by groups ({groups})")
     if out_ch % groups:
-        raise ValueError(f"{op}: weight's out_channels ({out_ch}) must be divisible by groups ({groups}) "
+        raise InputError(f"{op}: weight's out_channels ({out_ch}) must be divisible by groups ({groups}) "
                          f"(weight shape {weight.shape})")
     if in_per_group * groups != channels:
         extra = f", groups={groups}" if groups != 1 else ""
-        raise ValueError(f"{op}: input has {channels} channels but weight expects {in_per_group * groups} "
+        raise InputError(f"{op}: input has {channels} channels but weight expects {in_per_group * groups} "
                          f"(weight shape {weight.shape}{extra})")
     _check_bias(op, bias, out_ch)
     if isinstance(padding, str):
@@ -169,17 +171,17 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
             pads = ((0, 0), (0, 0))
         elif padding == "same":
             if stride != (1, 1):
-                raise ValueError(f"{op}: padding='same' is only supported with stride 1, got stride {stride}")
+                raise InputError(f"{op}: padding='same' is only supported with stride 1, got stride {stride}")
             pads = (same_padding(kh, dilation[0]), same_padding(kw, dilation[1]))
         else:
-            raise ValueError(f"{op}: padding must be 'same', 'valid', an int or a pair of ints, got {padding!r}")
+            raise InputError(f"{op}: padding must be 'same', 'valid', an int or a pair of ints, got {padding!r}")
     else:
         ph, pw = _non_negative_pair(op, "padding", padding)
         pads = ((ph, ph), (pw, pw))
     out_size = columns_output_size((h, w), (kh, kw), stride, pads, dilation)
     if min(out_size) < 1:
         padded = (h + pads[0][0] + pads[0][1], w + pads[1][0] + pads[1][1])
-        raise ValueError(f"{op}: kernel {kh}x{kw} (dilation {dilation}) is larger than the padded input "
+        raise InputError(f"{op}: kernel {kh}x{kw} (dilation {dilation}) is larger than the padded input "
                          f"{padded[0]}x{padded[1]} (input {h}x{w}, padding {pads}): the output size would be "
                          f"{out_size[0]}x{out_size[1]}")
     y = Conv2d.apply(_batched(x, unbatched), weight, bias, stride=stride, padding=pads, dilation=dilation,
@@ -201,25 +203,25 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     stride = _positive_pair(op, "stride", stride)
     dilation = _positive_pair(op, "dilation", dilation)
     if isinstance(padding, str):
-        raise ValueError(f"{op}: padding must be an int or a pair of ints, got {padding!r}")
+        raise InputError(f"{op}: padding must be an int or a pair of ints, got {padding!r}")
     padding = _non_negative_pair(op, "padding", padding)
     output_padding = _non_negative_pair(op, "output_padding", output_padding)
     in_ch, out_per_group, kh, kw = weight.shape
     channels, h, w = x.shape[-3:]
     if channels % groups:
-        raise ValueError(f"{op}: input channels ({channels}) must be divisible by groups ({groups})")
+        raise InputError(f"{op}: input channels ({channels}) must be divisible by groups ({groups})")
     if in_ch != channels:
-        raise ValueError(f"{op}: input has {channels} channels but weight expects {in_ch} "
+        raise InputError(f"{op}: input has {channels} channels but weight expects {in_ch} "
                          f"(weight shape {weight.shape})")
     _check_bias(op, bias, out_per_group * groups)
     for axis in (0, 1):
         if output_padding[axis] >= max(stride[axis], dilation[axis]):
-            raise ValueError(f"{op}: output_padding must be smaller than either stride or dilation, got "
+            raise InputError(f"{op}: output_padding must be smaller than either stride or dilation, got "
                              f"output_padding {output_padding} with stride {stride} and dilation {dilation}")
     out_size = tuple(conv_transpose_output_size(size, k, s, p, q, d) for size, k, s, p, q, d in zip(
         (h, w), (kh, kw), stride, padding, output_padding, dilation, strict=True))
     if min(out_size) < 1:
-        raise ValueError(f"{op}: the output size would be {out_size[0]}x{out_size[1]}, which is not positive "
+        raise InputError(f"{op}: the output size would be {out_size[0]}x{out_size[1]}, which is not positive "
                          f"(input {h}x{w}, kernel {kh}x{kw}, stride {stride}, padding {padding}, "
                          f"dilation {dilation}, output_padding {output_padding})")
     y = ConvTranspose2d.apply(_batched(x, unbatched), weight, bias, stride=stride, padding=padding,

@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from ..autograd import Function, Tensor
+from ..errors import InputError, InputTypeError
 from ..random import get_rng
 
 
@@ -53,15 +54,15 @@ def _check(op: str, input, p, training) -> None:  # noqa: A002
     elif isinstance(input, np.ndarray):
         dtype = input.dtype
     else:
-        raise TypeError(f"{op}: expected a Tensor, got {type(input).__name__}")
+        raise InputTypeError(f"{op}: expected a Tensor, got {type(input).__name__}")
     if dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {dtype}")
+        raise InputTypeError(f"{op}: expected a floating-point tensor, got dtype {dtype}")
     if not isinstance(p, numbers.Real) or isinstance(p, bool):
-        raise TypeError(f"{op}: p must be a real number, got {p!r}")
+        raise InputTypeError(f"{op}: p must be a real number, got {p!r}")
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{op}: dropout probability p must be between 0 and 1, got {p}")
+        raise InputError(f"{op}: dropout probability p must be between 0 and 1, got {p}")
     if not isinstance(training, (bool, np.bool_)):
-        raise TypeError(f"{op}: training must be a bool, got {training!r}")
+        raise InputTypeError(f"{op}: training must be a bool, got {training!r}")
 
 
 def _identity(input):  # noqa: A002
@@ -83,7 +84,7 @@ def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
     _check("dropout2d", input, p, training)
     ndim = input.ndim
     if ndim not in (3, 4):
-        raise ValueError(f"dropout2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {input.shape}")
+        raise InputError(f"dropout2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {input.shape}")
     if not training or p == 0:
         return _identity(input)
     return Dropout2d.apply(input, p=float(p), training=True)

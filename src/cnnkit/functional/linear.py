@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function, Tensor
+from ..errors import InputError, InputTypeError
 
 
 class Linear(Function):
@@ -44,7 +45,7 @@ def _array(name: str, t) -> np.ndarray:
         return t.data
     if isinstance(t, np.ndarray):
         return t
-    raise TypeError(f"linear: {name} must be a Tensor or ndarray, got {type(t).__name__}")
+    raise InputTypeError(f"linear: {name} must be a Tensor or ndarray, got {type(t).__name__}")
 
 
 def linear(input, weight, bias=None):  # noqa: A002 - PyTorch's name
@@ -53,16 +54,16 @@ def linear(input, weight, bias=None):  # noqa: A002 - PyTorch's name
     x, w = _array("input", input), _array("weight", weight)
     b = None if bias is None else _array("bias", bias)
     if x.dtype.kind != "f":
-        raise TypeError(f"linear: input must be floating point, got dtype {x.dtype}")
+        raise InputTypeError(f"linear: input must be floating point, got dtype {x.dtype}")
     for name, a in (("weight", w), ("bias", b)):
         if a is not None and a.dtype != x.dtype:
-            raise TypeError(f"linear: {name} has dtype {a.dtype} but the input has dtype {x.dtype}")
+            raise InputTypeError(f"linear: {name} has dtype {a.dtype} but the input has dtype {x.dtype}")
     if w.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {w.shape}")
+        raise InputError(f"linear: weight must be 2-D (out_features, in_features), got shape {w.shape}")
     if x.ndim < 1:
-        raise ValueError(f"linear: input must have at least 1 dimension (..., in_features), got shape {x.shape}")
+        raise InputError(f"linear: input must have at least 1 dimension (..., in_features), got shape {x.shape}")
     if x.shape[-1] != w.shape[1]:
-        raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but weight expects "
+        raise InputError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but weight expects "
                          f"{w.shape[1]} (weight shape {w.shape})")
     if b is not None:
         out_shape = x.shape[:-1] + (w.shape[0],)
@@ -71,7 +72,7 @@ def linear(input, weight, bias=None):  # noqa: A002 - PyTorch's name
         except ValueError:
             ok = False
         if not ok:
-            raise ValueError(f"linear: bias of shape {b.shape} does not match the output shape {out_shape} "
+            raise InputError(f"linear: bias of shape {b.shape} does not match the output shape {out_shape} "
                              f"(expected ({w.shape[0]},))")
     return Linear.apply(input, weight, bias)
 

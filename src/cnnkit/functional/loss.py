@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function, Tensor, is_grad_enabled
+from ..errors import InputError, InputTypeError
 from ..kernels.softmax import log_softmax
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -437,15 +438,15 @@ def _data(x):
 
 def _check_reduction(op: str, reduction) -> None:
     if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        raise InputError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
 def _check_input(op: str, x, what: str) -> np.ndarray:
     """The input as an array; it must be a floating-point Tensor (or ndarray)."""
     if not isinstance(x, (Tensor, np.ndarray)):
-        raise TypeError(f"{op}: expected the input to be a Tensor, got {type(x).__name__}")
+        raise InputTypeError(f"{op}: expected the input to be a Tensor, got {type(x).__name__}")
     if x.dtype.kind != "f":
-        raise TypeError(f"{op}: expected floating-point {what}, got {x.dtype}")
+        raise InputTypeError(f"{op}: expected floating-point {what}, got {x.dtype}")
     return _data(x)
 
 
@@ -455,7 +456,7 @@ def _as_target(op: str, target):
         return target
     if isinstance(target, (list, tuple, int, float, np.generic)):
         return np.asarray(target)
-    raise TypeError(f"{op}: expected the target to be a Tensor or an array, got {type(target).__name__}")
+    raise InputTypeError(f"{op}: expected the target to be a Tensor or an array, got {type(target).__name__}")
 
 
 def _constant(op: str, name: str, value, dtype) -> np.ndarray | None:
@@ -464,12 +465,12 @@ def _constant(op: str, name: str, value, dtype) -> np.ndarray | None:
         return None
     if isinstance(value, Tensor):
         if value.requires_grad and is_grad_enabled():
-            raise ValueError(f"{op}: the loss is not differentiable with respect to {name}, but {name} requires "
+            raise InputError(f"{op}: the loss is not differentiable with respect to {name}, but {name} requires "
                              f"grad; pass {name}.detach()")
         value = value.data
     arr = np.asarray(value)
     if arr.dtype.kind not in "fiu":
-        raise TypeError(f"{op}: expected a numeric {name}, got {arr.dtype}")
+        raise InputTypeError(f"{op}: expected a numeric {name}, got {arr.dtype}")
     return arr.astype(dtype, copy=False)
 
 
@@ -477,7 +478,7 @@ def _check_class_weight(op: str, weight, x: np.ndarray) -> np.ndarray | None:
     c = x.shape[0] if x.ndim == 1 else x.shape[1]
     w = _constant(op, "weight", weight, x.dtype)
     if w is not None and w.shape != (c,):
-        raise ValueError(f"{op}: weight has shape {w.shape} but the input of shape {x.shape} has {c} classes; "
+        raise InputError(f"{op}: weight has shape {w.shape} but the input of shape {x.shape} has {c} classes; "
                          f"expected a weight of shape ({c},)")
     return w
 
@@ -496,41 +497,41 @@ def _check_index_values(op: str, t: np.ndarray, c: int, ignore_index: int) -> No
     bad = (t < 0) | (t >= c)
     bad &= t != ignore_index
     if bad.any():
-        raise ValueError(f"{op}: target index {int(t[bad].flat[0])} is out of range for {c} classes "
+        raise InputError(f"{op}: target index {int(t[bad].flat[0])} is out of range for {c} classes "
                          f"(expected 0 <= index < {c}, or ignore_index={ignore_index})")
 
 
 def _check_indices(op: str, x: np.ndarray, target, ignore_index) -> None:
     t = _data(target)
     if t.dtype.kind not in "iu":
-        raise TypeError(f"{op}: expected integer class indices as target, got {t.dtype}")
+        raise InputTypeError(f"{op}: expected integer class indices as target, got {t.dtype}")
     if t.shape != _index_shape(x):
-        raise ValueError(f"{op}: target has shape {t.shape} but the input of shape {x.shape} needs a target of "
+        raise InputError(f"{op}: target has shape {t.shape} but the input of shape {x.shape} needs a target of "
                          f"shape {_index_shape(x)}")
     _check_index_values(op, t, x.shape[0] if x.ndim == 1 else x.shape[1], ignore_index)
 
 
 def _check_ignore_index(op: str, ignore_index) -> int:
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise TypeError(f"{op}: ignore_index must be an int, got {type(ignore_index).__name__}")
+        raise InputTypeError(f"{op}: ignore_index must be an int, got {type(ignore_index).__name__}")
     return int(ignore_index)
 
 
 def _check_class_input(op: str, x: np.ndarray, what: str) -> None:
     if x.ndim == 0:
-        raise ValueError(f"{op}: expected {what} of shape (C,), (N, C) or (N, C, d1, ...), got a 0-d tensor")
+        raise InputError(f"{op}: expected {what} of shape (C,), (N, C) or (N, C, d1, ...), got a 0-d tensor")
 
 
 def _check_same_shape(op: str, x: np.ndarray, target) -> np.ndarray:
     t = _data(target)
     if t.shape != x.shape:
-        raise ValueError(f"{op}: target has shape {t.shape} but the input has shape {x.shape}; they must match")
+        raise InputError(f"{op}: target has shape {t.shape} but the input has shape {x.shape}; they must match")
     return t
 
 
 def _check_float_target(op: str, t: np.ndarray, what: str) -> None:
     if t.dtype.kind != "f":
-        raise TypeError(f"{op}: expected floating-point {what} as target, got {t.dtype}")
+        raise InputTypeError(f"{op}: expected floating-point {what} as target, got {t.dtype}")
 
 
 def _check_broadcast(op: str, name: str, w: np.ndarray | None, shape: tuple[int, ...]) -> None:
@@ -541,7 +542,7 @@ def _check_broadcast(op: str, name: str, w: np.ndarray | None, shape: tuple[int,
     except ValueError:
         ok = False
     if not ok:
-        raise ValueError(f"{op}: {name} has shape {w.shape}, which does not broadcast to the input shape {shape}")
+        raise InputError(f"{op}: {name} has shape {w.shape}, which does not broadcast to the input shape {shape}")
 
 
 def _check_unit_interval(op: str, a: np.ndarray, what: str) -> None:
@@ -549,7 +550,7 @@ def _check_unit_interval(op: str, a: np.ndarray, what: str) -> None:
         return
     lo, hi = a.min(), a.max()
     if not (lo >= 0 and hi <= 1):
-        raise ValueError(f"{op}: all elements of {what} should be between 0 and 1, got values in [{lo}, {hi}]")
+        raise InputError(f"{op}: all elements of {what} should be between 0 and 1, got values in [{lo}, {hi}]")
 
 
 # ------------------------------------------------------------------------------ public functions
@@ -572,20 +573,20 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     ignore_index = _check_ignore_index(op, ignore_index)
     label_smoothing = float(label_smoothing)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{op}: label_smoothing must be in [0.0, 1.0], got {label_smoothing}")
+        raise InputError(f"{op}: label_smoothing must be in [0.0, 1.0], got {label_smoothing}")
     target = _as_target(op, target)
     t = _data(target)
     w = _check_class_weight(op, weight, x)
     if t.shape == x.shape:
         if t.dtype.kind != "f":
-            raise TypeError(f"{op}: a target of the input's shape {x.shape} holds class probabilities and must be "
-                            f"floating-point, got {t.dtype}")
+            raise InputTypeError(f"{op}: a target of the input's shape {x.shape} holds class probabilities and must be "
+                                 f"floating-point, got {t.dtype}")
         if ignore_index >= 0:
-            raise ValueError(f"{op}: ignore_index is not supported with class-probability targets, "
+            raise InputError(f"{op}: ignore_index is not supported with class-probability targets, "
                              f"got ignore_index={ignore_index}")
         return CrossEntropyProbs.apply(input, target, w, reduction=reduction, label_smoothing=label_smoothing)
     if t.shape != _index_shape(x):
-        raise ValueError(f"{op}: target has shape {t.shape} but the input of shape {x.shape} needs a target of "
+        raise InputError(f"{op}: target has shape {t.shape} but the input of shape {x.shape} needs a target of "
                          f"shape {_index_shape(x)} (class indices) or {x.shape} (class probabilities)")
     _check_indices(op, x, target, ignore_index)
     return CrossEntropy.apply(input, t, w, reduction=reduction, ignore_index=ignore_index,
@@ -612,7 +613,7 @@ def _regression_args(op, input, target, reduction):
     target = _as_target(op, target)
     t = _check_same_shape(op, x, target)
     if t.dtype.kind not in "fiub":
-        raise TypeError(f"{op}: expected a numeric target, got {t.dtype}")
+        raise InputTypeError(f"{op}: expected a numeric target, got {t.dtype}")
     return x, target
 
 
@@ -623,9 +624,9 @@ def _elementwise_weight(op, weight, x):
     if not isinstance(weight, Tensor):
         weight = np.asarray(weight)
     if weight.dtype.kind not in "fiu":
-        raise TypeError(f"{op}: expected a numeric weight, got {weight.dtype}")
+        raise InputTypeError(f"{op}: expected a numeric weight, got {weight.dtype}")
     if weight.shape != x.shape:
-        raise ValueError(f"{op}: weight has shape {tuple(weight.shape)} but the input has shape {x.shape}; "
+        raise InputError(f"{op}: weight has shape {tuple(weight.shape)} but the input has shape {x.shape}; "
                          f"they must match")
     return weight
 
@@ -653,7 +654,7 @@ def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
     _regression_args(op, input, target, reduction)
     beta = float(beta)
     if not beta >= 0:
-        raise ValueError(f"{op}: beta must be non-negative, got {beta}")
+        raise InputError(f"{op}: beta must be non-negative, got {beta}")
     return SmoothL1Loss.apply(input, _as_target(op, target), reduction=reduction, beta=beta)
 
 
@@ -664,7 +665,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     x, target = _regression_args(op, input, target, reduction)
     delta = float(delta)
     if not delta > 0:
-        raise ValueError(f"{op}: delta must be positive, got {delta}")
+        raise InputError(f"{op}: delta must be positive, got {delta}")
     w = _elementwise_weight(op, weight, x)
     return HuberLoss.apply(input, target, w, reduction=reduction, delta=delta)
 

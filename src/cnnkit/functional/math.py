@@ -11,6 +11,7 @@ import builtins
 import numpy as np
 
 from ..autograd import Function, Tensor
+from ..errors import InputError
 
 # ------------------------------------------------------------------------------ elementwise
 
@@ -168,7 +169,7 @@ def _norm_axis(axis, ndim):
     out = []
     for ax in axes:
         if not -ndim <= ax < builtins.max(ndim, 1):
-            raise ValueError(f"reduction: axis {ax} is out of range for a tensor with {ndim} dimensions")
+            raise InputError(f"reduction: axis {ax} is out of range for a tensor with {ndim} dimensions")
         out.append(ax % builtins.max(ndim, 1))
     return tuple(sorted(out))
 
@@ -297,7 +298,7 @@ def abs(a):  # noqa: A001 - mirrors torch.abs
 
 def clip(a, min=None, max=None):  # noqa: A002 - PyTorch's names
     if min is None and max is None:
-        raise ValueError("clip: at least one of min and max must be given")
+        raise InputError("clip: at least one of min and max must be given")
     return Clip.apply(a, lo=min, hi=max)
 
 
@@ -307,12 +308,12 @@ clamp = clip
 def matmul(a, b):
     for name, t in (("first", a), ("second", b)):
         if getattr(t, "ndim", 1) == 0:
-            raise ValueError(f"matmul: the {name} operand is a scalar; matmul needs at least 1-D operands")
+            raise InputError(f"matmul: the {name} operand is a scalar; matmul needs at least 1-D operands")
     sa, sb = np.shape(a.data if isinstance(a, Tensor) else a), np.shape(b.data if isinstance(b, Tensor) else b)
     ka = sa[-1]
     kb = sb[0] if len(sb) == 1 else sb[-2]
     if ka != kb:
-        raise ValueError(f"matmul: inner dimensions differ: {sa} @ {sb} ({ka} != {kb})")
+        raise InputError(f"matmul: inner dimensions differ: {sa} @ {sb} ({ka} != {kb})")
     return MatMul.apply(a, b)
 
 

@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from ..autograd import Function, Tensor
+from ..errors import InputError, InputTypeError
 from ..kernels import norm as K
 
 
@@ -113,12 +114,12 @@ def _array(op: str, name: str, t):
         return t.data
     if isinstance(t, np.ndarray):
         return t
-    raise TypeError(f"{op}: {name} must be a Tensor or ndarray, got {type(t).__name__}")
+    raise InputTypeError(f"{op}: {name} must be a Tensor or ndarray, got {type(t).__name__}")
 
 
 def _check_float(op: str, name: str, a: np.ndarray) -> None:
     if a.dtype.kind != "f":
-        raise TypeError(f"{op}: {name} must be floating point, got dtype {a.dtype}")
+        raise InputTypeError(f"{op}: {name} must be floating point, got dtype {a.dtype}")
 
 
 def _is_real(value) -> bool:
@@ -139,7 +140,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     x = _array(op, "input", input)
     _check_float(op, "input", x)
     if x.ndim < 2:
-        raise ValueError(f"{op}: expected an input (N, C, ...) with at least 2 dimensions, got shape {x.shape}")
+        raise InputError(f"{op}: expected an input (N, C, ...) with at least 2 dimensions, got shape {x.shape}")
     channels = x.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
                     ("bias", bias)):
@@ -147,28 +148,28 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             continue
         a = _array(op, name, t)
         if a.size != channels:
-            raise ValueError(f"{op}: {name} has {a.size} elements but the input has {channels} channels "
+            raise InputError(f"{op}: {name} has {a.size} elements but the input has {channels} channels "
                              f"(input shape {x.shape})")
         _check_float(op, name, a)
         if name in ("weight", "bias") and a.dtype != x.dtype:
-            raise TypeError(f"{op}: {name} has dtype {a.dtype} but the input has dtype {x.dtype}")
+            raise InputTypeError(f"{op}: {name} has dtype {a.dtype} but the input has dtype {x.dtype}")
     if (running_mean is None) != (running_var is None):
-        raise ValueError(f"{op}: running_mean and running_var must be given together (or both None)")
+        raise InputError(f"{op}: running_mean and running_var must be given together (or both None)")
     if not _is_real(momentum):
-        raise TypeError(f"{op}: momentum must be a real number, got {momentum!r}")
+        raise InputTypeError(f"{op}: momentum must be a real number, got {momentum!r}")
     if not _is_real(eps):
-        raise TypeError(f"{op}: eps must be a real number, got {eps!r}")
+        raise InputTypeError(f"{op}: eps must be a real number, got {eps!r}")
     if training:
         per_channel = x.shape[0] * int(np.prod(x.shape[2:]))
         if per_channel <= 1:
-            raise ValueError(f"{op}: expected more than 1 value per channel when training, got input shape {x.shape}")
+            raise InputError(f"{op}: expected more than 1 value per channel when training, got input shape {x.shape}")
         if eps <= 0:
-            raise ValueError(f"{op}: eps must be positive when training, got {eps}")
+            raise InputError(f"{op}: eps must be positive when training, got {eps}")
     else:
         if running_mean is None:
-            raise ValueError(f"{op}: running_mean and running_var are required when training=False")
+            raise InputError(f"{op}: running_mean and running_var are required when training=False")
         if eps < 0:
-            raise ValueError(f"{op}: eps must be non-negative, got {eps}")
+            raise InputError(f"{op}: eps must be non-negative, got {eps}")
     return BatchNorm.apply(input, running_mean, running_var, weight, bias, training=bool(training),
                            momentum=float(momentum), eps=float(eps))
 
@@ -184,14 +185,14 @@ def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.7
     x = _array(op, "input", input)
     _check_float(op, "input", x)
     if x.ndim < 3:
-        raise ValueError(f"{op}: expected an input with at least 3 dimensions (N, C, ...), got shape {x.shape}")
+        raise InputError(f"{op}: expected an input with at least 3 dimensions (N, C, ...), got shape {x.shape}")
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-        raise TypeError(f"{op}: size must be an int, got {size!r}")
+        raise InputTypeError(f"{op}: size must be an int, got {size!r}")
     if size < 1:
-        raise ValueError(f"{op}: size must be at least 1, got {size}")
+        raise InputError(f"{op}: size must be at least 1, got {size}")
     for name, value in (("alpha", alpha), ("beta", beta), ("k", k)):
         if not _is_real(value):
-            raise TypeError(f"{op}: {name} must be a real number, got {value!r}")
+            raise InputTypeError(f"{op}: {name} must be a real number, got {value!r}")
     if x.size == 0:
         return input if isinstance(input, Tensor) else Tensor._wrap(x)
     return LocalResponseNorm.apply(input, size=int(size), alpha=float(alpha), beta=float(beta), k=float(k))

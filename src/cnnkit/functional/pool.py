@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function, Tensor
+from ..errors import InputError, InputTypeError
 from ..kernels import pool as _k
 from ..kernels.conv_arith import pair
 
@@ -123,20 +124,20 @@ def _check_input(op: str, x) -> None:
     elif isinstance(x, np.ndarray):
         data = x
     else:
-        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+        raise InputTypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
     if data.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point input, got dtype {data.dtype}")
+        raise InputTypeError(f"{op}: expected a floating-point input, got dtype {data.dtype}")
     if data.ndim not in (3, 4):
-        raise ValueError(f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {data.shape}")
+        raise InputError(f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {data.shape}")
     if 0 in data.shape[-3:]:
-        raise ValueError(f"{op}: expected non-zero channel and spatial sizes, got shape {data.shape}")
+        raise InputError(f"{op}: expected non-zero channel and spatial sizes, got shape {data.shape}")
 
 
 def _positive_pair(op: str, name: str, value, minimum: int = 1) -> tuple[int, int]:
     p = pair(value, name, op)
     if min(p) < minimum:
         what = "positive" if minimum == 1 else "non-negative"
-        raise ValueError(f"{op}: {name} must be {what}, got {value!r}")
+        raise InputError(f"{op}: {name} must be {what}, got {value!r}")
     return p
 
 
@@ -148,12 +149,12 @@ def _window_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
     p = _positive_pair(op, "padding", padding, minimum=0)
     d = _positive_pair(op, "dilation", dilation)
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
-        raise ValueError(f"{op}: padding must be at most half of kernel_size (padding <= kernel_size // 2), "
+        raise InputError(f"{op}: padding must be at most half of kernel_size (padding <= kernel_size // 2), "
                          f"got padding={p} and kernel_size={k}")
     h, w = x.shape[-2:]
     out = _k.pool_output_shape(h, w, k, s, p, d, bool(ceil_mode))
     if min(out) < 1:
-        raise ValueError(f"{op}: input of spatial size {(h, w)} is too small for kernel_size={k}, stride={s}, "
+        raise InputError(f"{op}: input of spatial size {(h, w)} is too small for kernel_size={k}, stride={s}, "
                          f"padding={p}, dilation={d}, ceil_mode={bool(ceil_mode)}: the output size would be {out}")
     return k, s, p, d
 
@@ -162,13 +163,13 @@ def _output_size(op: str, x, output_size) -> tuple[int, int]:
     """An adaptive output size as an (h, w) pair; None entries keep the input size."""
     if isinstance(output_size, (tuple, list)):
         if len(output_size) != 2:
-            raise ValueError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
+            raise InputError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
         size = tuple(x.shape[-2 + i] if v is None else v for i, v in enumerate(output_size))
     else:
         size = output_size
     size = pair(size, "output_size", op)
     if min(size) < 1:
-        raise ValueError(f"{op}: output_size must be positive, got {output_size!r}")
+        raise InputError(f"{op}: output_size must be positive, got {output_size!r}")
     return size
 
 
@@ -196,9 +197,9 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     k, s, p, _ = _window_args(op, input, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None:
         if isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, np.integer)):
-            raise TypeError(f"{op}: divisor_override must be an int, got {divisor_override!r}")
+            raise InputTypeError(f"{op}: divisor_override must be an int, got {divisor_override!r}")
         if divisor_override == 0:
-            raise ValueError(f"{op}: divisor_override must be non-zero, got 0")
+            raise InputError(f"{op}: divisor_override must be non-zero, got 0")
         divisor_override = int(divisor_override)
     return AvgPool2d.apply(input, kernel_size=k, stride=s, padding=p, ceil_mode=bool(ceil_mode),
                            count_include_pad=bool(count_include_pad), divisor_override=divisor_override)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function, Tensor
+from ..errors import InputError
 from ..kernels.elementwise import full_in_memory_order, memory_order
 
 
@@ -121,7 +122,7 @@ def reshape(a, *shape):
     known, n = int(np.prod([s for s in shape if s != -1])), a.data.size
     ok = known == n if -1 not in shape else (shape.count(-1) == 1 and known > 0 and n % known == 0)
     if not ok:
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} ({n} elements) into {shape}")
+        raise InputError(f"reshape: cannot reshape a tensor of shape {a.shape} ({n} elements) into {shape}")
     return Reshape.apply(a, shape=shape)
 
 
@@ -139,7 +140,7 @@ def flatten(a, start_dim: int = 0, end_dim: int = -1):
 def permute(a, *axes):
     axes = _shape_arg(axes)
     if sorted(x % a.ndim for x in axes) != list(range(a.ndim)):
-        raise ValueError(f"permute: {axes} is not a permutation of the {a.ndim} axes of shape {a.shape}")
+        raise InputError(f"permute: {axes} is not a permutation of the {a.ndim} axes of shape {a.shape}")
     return Permute.apply(a, axes=tuple(x % a.ndim for x in axes))
 
 
@@ -182,7 +183,7 @@ def _check_same_rank(op, tensors, axis, skip_axis=True):
         bad = len(t.shape) != len(first) or any(
             s != f for d, (s, f) in enumerate(zip(t.shape, first, strict=False)) if not (skip_axis and d == axis))
         if bad:
-            raise ValueError(f"{op}: tensor {i} has shape {t.shape}, incompatible with tensor 0's {first} "
+            raise InputError(f"{op}: tensor {i} has shape {t.shape}, incompatible with tensor 0's {first} "
                              f"along the other axes (axis={axis})")
 
 
@@ -190,7 +191,7 @@ def cat(tensors, axis: int = 0, *, dim: int | None = None):
     """Concatenate along an existing axis."""
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     if not tensors:
-        raise ValueError("cat: expected a non-empty sequence of tensors")
+        raise InputError("cat: expected a non-empty sequence of tensors")
     axis = (dim if dim is not None else axis) % tensors[0].ndim
     _check_same_rank("cat", tensors, axis)
     return Concat.apply(*tensors, axis=axis)
@@ -203,7 +204,7 @@ def stack(tensors, axis: int = 0, *, dim: int | None = None):
     """Stack along a new axis."""
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     if not tensors:
-        raise ValueError("stack: expected a non-empty sequence of tensors")
+        raise InputError("stack: expected a non-empty sequence of tensors")
     _check_same_rank("stack", tensors, None, skip_axis=False)
     axis = dim if dim is not None else axis
     return Stack.apply(*tensors, axis=axis % (tensors[0].ndim + 1))
@@ -215,12 +216,12 @@ def split(a, split_size_or_sections, axis: int = 0, *, dim: int | None = None):
     n = a.shape[axis]
     if isinstance(split_size_or_sections, int):
         if split_size_or_sections <= 0:
-            raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
+            raise InputError(f"split: split_size must be positive, got {split_size_or_sections}")
         sizes = [min(split_size_or_sections, n - s) for s in range(0, n, split_size_or_sections)]
     else:
         sizes = list(split_size_or_sections)
         if sum(sizes) != n:
-            raise ValueError(f"split: sections {sizes} sum to {sum(sizes)} but axis {axis} has length {n}")
+            raise InputError(f"split: sections {sizes} sum to {sum(sizes)} but axis {axis} has length {n}")
     pieces, start = [], 0
     for size in sizes:
         index = (slice(None),) * axis + (slice(start, start + size),)
@@ -239,14 +240,14 @@ def chunk(a, chunks: int, axis: int = 0, *, dim: int | None = None):
 def pad(a, pad, mode: str = "constant", value: float = 0.0):
     """PyTorch-style pad: ``pad`` lists (left, right) for the last axis, then the one before, ..."""
     if mode != "constant":
-        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+        raise InputError(f"pad: only mode='constant' is supported, got {mode!r}")
     if len(pad) % 2 or len(pad) // 2 > a.ndim:
-        raise ValueError(f"pad: expected an even number of at most {2 * a.ndim} values, got {len(pad)}")
+        raise InputError(f"pad: expected an even number of at most {2 * a.ndim} values, got {len(pad)}")
     widths = [(0, 0)] * a.ndim
     for i in range(len(pad) // 2):
         widths[a.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
     if any(b < 0 or e < 0 for b, e in widths):
-        raise ValueError(f"pad: negative padding is not supported, got {tuple(pad)}")
+        raise InputError(f"pad: negative padding is not supported, got {tuple(pad)}")
     return Pad.apply(a, widths=tuple(widths), value=value)
 
 

@@ -13,6 +13,7 @@ import numbers
 import numpy as np
 
 from ..autograd import Function, Tensor
+from ..errors import InputError, InputTypeError
 from ..kernels import upsample as _k
 from .pool import adaptive_avg_pool2d
 
@@ -45,13 +46,14 @@ def _pair_of(op, name, value, kind):
         (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool))
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
-            raise ValueError(f"{op}: {name} must have one entry per spatial dimension (2 for an (N, C, H, W) "
+            raise InputError(f"{op}: {name} must have one entry per spatial dimension (2 for an (N, C, H, W) "
                              f"input), got {value!r}")
         if not all(ok(v) for v in value):
-            raise TypeError(f"{op}: {name} must hold {'ints' if kind == 'int' else 'numbers'}, got {value!r}")
+            raise InputTypeError(f"{op}: {name} must hold {'ints' if kind == 'int' else 'numbers'}, got {value!r}")
         return tuple(value)
     if not ok(value):
-        raise TypeError(f"{op}: {name} must be {'an int' if kind == 'int' else 'a number'} or a pair, got {value!r}")
+        raise InputTypeError(f"{op}: {name} must be {'an int' if kind == 'int' else 'a number'} or a pair, "
+                             f"got {value!r}")
     return (value, value)
 
 
@@ -69,30 +71,30 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     elif isinstance(input, np.ndarray):
         data = input
     else:
-        raise TypeError(f"{op}: expected a Tensor, got {type(input).__name__}")
+        raise InputTypeError(f"{op}: expected a Tensor, got {type(input).__name__}")
     if data.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point input, got dtype {data.dtype}")
+        raise InputTypeError(f"{op}: expected a floating-point input, got dtype {data.dtype}")
     if mode not in _MODES:
         if mode in _OTHER_TORCH_MODES:
-            raise ValueError(f"{op}: mode {mode!r} is not supported; supported modes: {', '.join(_MODES)}")
-        raise ValueError(f"{op}: unknown mode {mode!r}; expected one of {', '.join(_MODES)}")
+            raise InputError(f"{op}: mode {mode!r} is not supported; supported modes: {', '.join(_MODES)}")
+        raise InputError(f"{op}: unknown mode {mode!r}; expected one of {', '.join(_MODES)}")
     if mode == "bilinear":
         if align_corners is None:
             align_corners = False
         if not isinstance(align_corners, (bool, np.bool_)):
-            raise TypeError(f"{op}: align_corners must be a bool, got {align_corners!r}")
+            raise InputTypeError(f"{op}: align_corners must be a bool, got {align_corners!r}")
     elif align_corners is not None:
-        raise ValueError(f"{op}: align_corners can only be set with the interpolating modes (bilinear), "
+        raise InputError(f"{op}: align_corners can only be set with the interpolating modes (bilinear), "
                          f"got align_corners={align_corners!r} with mode={mode!r}")
     if antialias:
-        raise ValueError(f"{op}: antialias=True is not supported")
+        raise InputError(f"{op}: antialias=True is not supported")
     if data.ndim != 4:
-        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {data.shape}")
+        raise InputError(f"{op}: expected a 4-D input (N, C, H, W), got shape {data.shape}")
     if (size is None) == (scale_factor is None):
-        raise ValueError(f"{op}: exactly one of size and scale_factor must be given, got "
+        raise InputError(f"{op}: exactly one of size and scale_factor must be given, got "
                          f"{'both' if size is not None else 'neither'}")
     if recompute_scale_factor and size is not None:
-        raise ValueError(f"{op}: recompute_scale_factor is only meaningful with scale_factor, not with size")
+        raise InputError(f"{op}: recompute_scale_factor is only meaningful with scale_factor, not with size")
     in_size = data.shape[2:]
     if size is not None:
         out_size = tuple(int(s) for s in _pair_of(op, "size", size, "int"))
@@ -100,11 +102,11 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     else:
         factors = tuple(float(f) for f in _pair_of(op, "scale_factor", scale_factor, "real"))
         if not all(math.isfinite(f) and f > 0 for f in factors):
-            raise ValueError(f"{op}: scale_factor must be positive and finite, got {scale_factor!r}")
+            raise InputError(f"{op}: scale_factor must be positive and finite, got {scale_factor!r}")
         out_size = tuple(math.floor(n * f) for n, f in zip(in_size, factors, strict=True))
         scales = None if recompute_scale_factor or mode == "area" else factors
     if min(out_size) < 1:
-        raise ValueError(f"{op}: the output size must be positive, got {out_size} for an input of spatial size "
+        raise InputError(f"{op}: the output size must be positive, got {out_size} for an input of spatial size "
                          f"{tuple(in_size)}" + ("" if size is not None else f" and scale_factor={scale_factor!r}"))
     if mode == "area":
         return adaptive_avg_pool2d(input, out_size)

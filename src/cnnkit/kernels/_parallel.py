@@ -27,6 +27,8 @@ import threading
 
 import numpy as np
 
+from ..errors import InputError
+
 __all__ = ["get_num_threads", "set_num_threads", "run", "split"]
 
 
@@ -169,7 +171,7 @@ def set_num_threads(n: int) -> None:
     """Use ``n`` threads (>= 1) for the parallel kernels."""
     global _num_threads
     if int(n) < 1:
-        raise ValueError(f"set_num_threads: expected a positive number of threads, got {n}")
+        raise InputError(f"set_num_threads: expected a positive number of threads, got {n}")
     _num_threads = int(n)
 
 

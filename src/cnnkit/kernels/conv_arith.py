@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..errors import InputTypeError
+
 
 def pair(value, name: str = "value", op: str = "op") -> tuple[int, int]:
     """Normalise an int or a 2-sequence of ints to an (h, w) tuple, with a clear error otherwise."""
     if isinstance(value, bool):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+        raise InputTypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     if isinstance(value, int):
         return (value, value)
     if isinstance(value, Sequence) and len(value) == 2 and all(
@@ -30,7 +32,7 @@ def pair(value, name: str = "value", op: str = "op") -> tuple[int, int]:
             return (int(value), int(value))
     except ImportError:  # pragma: no cover
         pass
-    raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    raise InputTypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,

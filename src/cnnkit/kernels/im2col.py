@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from ._numba import njit
 from .conv_arith import conv_output_size
 
@@ -113,7 +114,7 @@ def im2col(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1, out_size
     if out is None:
         out = np.empty(shape, dtype=x.dtype)
     elif out.shape != shape or out.dtype != x.dtype:
-        raise ValueError(f"im2col: out must have shape {shape} and dtype {x.dtype}, got {out.shape} {out.dtype}")
+        raise InputError(f"im2col: out must have shape {shape} and dtype {x.dtype}, got {out.shape} {out.dtype}")
     xt = x.transpose(1, 0, 2, 3)  # (C, N, H, W) view, matching the column block of one kernel offset
     for i, j, r0, r1, c0, c1, src in _blocks(kh, kw, sh, sw, pads, dh, dw, h, w, oh, ow):
         dst = out[:, i, j]
@@ -144,7 +145,7 @@ def col2im(cols: np.ndarray, image_size, stride=1, padding=0, dilation=1, out: n
     if out is None:
         out = np.zeros((n, c, h, w), dtype=cols.dtype)
     elif out.shape != (n, c, h, w):
-        raise ValueError(f"col2im: out must have shape {(n, c, h, w)}, got {out.shape}")
+        raise InputError(f"col2im: out must have shape {(n, c, h, w)}, got {out.shape}")
     ot = out.transpose(1, 0, 2, 3)
     for i, j, r0, r1, c0, c1, src in _blocks(kh, kw, sh, sw, pads, dh, dw, h, w, oh, ow):
         if src is not None:  # one offset never maps two output positions to one pixel, so += is safe here
@@ -298,7 +299,7 @@ def im2col_nhwc_columns(x: np.ndarray, kernel_size, stride=1, padding=0, dilatio
     if out is None:
         out = np.empty(shape, dtype=x.dtype)
     elif out.shape != shape or out.dtype != x.dtype or not out.flags.c_contiguous:
-        raise ValueError(f"im2col_nhwc_columns: out must be C-contiguous with shape {shape} and dtype {x.dtype}, "
+        raise InputError(f"im2col_nhwc_columns: out must be C-contiguous with shape {shape} and dtype {x.dtype}, "
                          f"got {out.shape} {out.dtype}")
     _im2col_columns(np.ascontiguousarray(x), kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, out)
     return out
@@ -316,7 +317,7 @@ def im2col_nhwc(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1, gro
     if out is None:
         out = np.empty(shape, dtype=x.dtype)
     elif out.shape != shape or out.dtype != x.dtype or not out.flags.c_contiguous:
-        raise ValueError(f"im2col_nhwc: out must be C-contiguous with shape {shape} and dtype {x.dtype}, "
+        raise InputError(f"im2col_nhwc: out must be C-contiguous with shape {shape} and dtype {x.dtype}, "
                          f"got {out.shape} {out.dtype}")
     _im2col_rows(np.ascontiguousarray(x), kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, int(groups), out)
     return out
@@ -331,11 +332,11 @@ def col2im_nhwc(rows: np.ndarray, image_shape, kernel_size, stride=1, padding=0,
     kh, kw, sh, sw, pads, dh, dw = _geometry(kernel_size, stride, padding, dilation)
     oh, ow = out_size if out_size is not None else columns_output_size((h, w), (kh, kw), (sh, sw), pads, (dh, dw))
     if rows.shape != (n * oh * ow, kh * kw * c):
-        raise ValueError(f"col2im_nhwc: expected rows of shape {(n * oh * ow, kh * kw * c)}, got {rows.shape}")
+        raise InputError(f"col2im_nhwc: expected rows of shape {(n * oh * ow, kh * kw * c)}, got {rows.shape}")
     if out is None:
         out, accumulate = np.empty((n, h, w, c), dtype=rows.dtype), False
     elif out.shape != (n, h, w, c) or not out.flags.c_contiguous:
-        raise ValueError(f"col2im_nhwc: out must be C-contiguous with shape {(n, h, w, c)}, got {out.shape}")
+        raise InputError(f"col2im_nhwc: out must be C-contiguous with shape {(n, h, w, c)}, got {out.shape}")
     _col2im_rows(np.ascontiguousarray(rows), kh, kw, sh, sw, pads[0][0], pads[1][0], dh, dw, oh, ow, int(groups),
                  bool(accumulate), out)
     return out

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+from ..errors import InputError, InputTypeError
 from .alexnet import AlexNet, alexnet
 from .autoencoder import ConvAutoencoder, conv_autoencoder
 from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
@@ -93,10 +94,10 @@ def list_models() -> list[str]:
 
 def _info(name: str) -> ModelInfo:
     if not isinstance(name, str):
-        raise TypeError(f"get_model: expected a model name (str), got {type(name).__name__}")
+        raise InputTypeError(f"get_model: expected a model name (str), got {type(name).__name__}")
     key = name.lower()
     if key not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+        raise InputError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
     return _REGISTRY[key]
 
 

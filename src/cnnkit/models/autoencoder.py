@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import nn
+from ..errors import InputError
 
 __all__ = ["ConvAutoencoder", "conv_autoencoder"]
 
@@ -18,7 +19,7 @@ class ConvAutoencoder(nn.Module):
     def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (16, 32)):
         super().__init__()
         if not channels or any(int(c) <= 0 for c in channels):
-            raise ValueError(f"ConvAutoencoder: channels must be a non-empty sequence of positive ints, "
+            raise InputError(f"ConvAutoencoder: channels must be a non-empty sequence of positive ints, "
                              f"got {channels!r}")
         widths = [in_channels, *channels]
         encoder: list[nn.Module] = []

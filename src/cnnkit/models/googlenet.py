@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from .. import nn
+from ..errors import InputError
 from ..nn import functional as F
 
 __all__ = ["GoogLeNet", "GoogLeNetOutputs", "BasicConv2d", "Inception", "NaiveInception", "InceptionAux",
@@ -39,7 +40,7 @@ class Inception(nn.Module):
         super().__init__()
         conv_block = conv_block or BasicConv2d
         if ch5x5_kernel % 2 != 1:
-            raise ValueError(f"Inception: ch5x5_kernel must be odd (to keep the spatial size), got {ch5x5_kernel}")
+            raise InputError(f"Inception: ch5x5_kernel must be odd (to keep the spatial size), got {ch5x5_kernel}")
         self.branch1 = conv_block(in_channels, ch1x1, kernel_size=1)
         self.branch2 = nn.Sequential(
             conv_block(in_channels, ch3x3red, kernel_size=1),
@@ -112,7 +113,7 @@ class GoogLeNet(nn.Module):
         self.aux_logits = aux_logits
         self.transform_input = transform_input
         if transform_input and in_channels != 3:
-            raise ValueError(f"GoogLeNet: transform_input needs 3 input channels, got in_channels={in_channels}")
+            raise InputError(f"GoogLeNet: transform_input needs 3 input channels, got in_channels={in_channels}")
 
         self.conv1 = BasicConv2d(in_channels, 64, kernel_size=7, stride=2, padding=3)
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)

@@ -7,6 +7,7 @@ networks train as easily as shallow ones (the identity path carries the signal a
 from __future__ import annotations
 
 from .. import nn
+from ..errors import InputError
 from ..nn import functional as F
 
 __all__ = [
@@ -31,7 +32,7 @@ def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
 
 def _check_plain_width(owner: str, groups: int, base_width: int) -> None:
     if groups != 1 or base_width != 64:
-        raise ValueError(f"{owner}: only groups=1 and base_width=64 are supported, got groups={groups}, "
+        raise InputError(f"{owner}: only groups=1 and base_width=64 are supported, got groups={groups}, "
                          f"base_width={base_width}")
 
 
@@ -113,7 +114,7 @@ class ResNet(nn.Module):
                  groups: int = 1, width_per_group: int = 64, in_channels: int = 3):
         super().__init__()
         if len(layers) != 4:
-            raise ValueError(f"{type(self).__name__}: expected 4 stage depths, got {layers!r}")
+            raise InputError(f"{type(self).__name__}: expected 4 stage depths, got {layers!r}")
         self.inplanes = 64
         self.groups = groups
         self.base_width = width_per_group
@@ -279,7 +280,7 @@ class PadShortcut(nn.Module):
     def __init__(self, in_planes: int, out_planes: int, stride: int = 2):
         super().__init__()
         if out_planes < in_planes:
-            raise ValueError(f"PadShortcut: out_planes ({out_planes}) must be >= in_planes ({in_planes})")
+            raise InputError(f"PadShortcut: out_planes ({out_planes}) must be >= in_planes ({in_planes})")
         self.in_planes, self.out_planes, self.stride = in_planes, out_planes, stride
         self.kernel_size = 1  # a 1x1 window moved by ``stride``: lets the summary track its receptive field
 
@@ -304,9 +305,9 @@ class CifarResNet(nn.Module):
     def __init__(self, depth: int, num_classes: int = 10, in_channels: int = 3, shortcut: str = "A"):
         super().__init__()
         if depth < 8 or (depth - 2) % 6:
-            raise ValueError(f"CifarResNet: depth must be 6n+2 (20, 32, 44, 56, 110, ...), got {depth}")
+            raise InputError(f"CifarResNet: depth must be 6n+2 (20, 32, 44, 56, 110, ...), got {depth}")
         if shortcut not in ("A", "B"):
-            raise ValueError(f"CifarResNet: shortcut must be 'A' or 'B', got {shortcut!r}")
+            raise InputError(f"CifarResNet: shortcut must be 'A' or 'B', got {shortcut!r}")
         n = (depth - 2) // 6
         self.shortcut_type = shortcut
         self.inplanes = 16

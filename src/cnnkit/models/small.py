@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import nn
+from ..errors import InputError
 
 
 def _conv_block(cin: int, cout: int, batch_norm: bool) -> list:
@@ -22,7 +23,7 @@ class SmallCNN(nn.Module):
                  dropout: float = 0.25, batch_norm: bool = True):
         super().__init__()
         if input_size % 4:
-            raise ValueError(f"SmallCNN: input_size must be a multiple of 4, got {input_size}")
+            raise InputError(f"SmallCNN: input_size must be a multiple of 4, got {input_size}")
         self.features = nn.Sequential(
             *_conv_block(in_channels, width, batch_norm), *_conv_block(width, width, batch_norm), nn.MaxPool2d(2),
             *_conv_block(width, 2 * width, batch_norm), *_conv_block(2 * width, 2 * width, batch_norm),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import nn
+from ..errors import InputError
 from ..nn import functional as F
 
 __all__ = ["VGG", "make_vgg_layers", "VGG_CONFIGS", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn",
@@ -26,7 +27,7 @@ def make_vgg_layers(cfg: list[int | str], batch_norm: bool = False, in_channels:
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             continue
         if not isinstance(item, int) or item <= 0:
-            raise ValueError(f"make_vgg_layers: expected a positive channel count or 'M', got {item!r}")
+            raise InputError(f"make_vgg_layers: expected a positive channel count or 'M', got {item!r}")
         layers.append(nn.Conv2d(channels, item, kernel_size=3, padding=1))
         if batch_norm:
             layers.append(nn.BatchNorm2d(item))

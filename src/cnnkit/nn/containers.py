@@ -6,6 +6,7 @@ import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 
+from ..errors import InputError, InputTypeError
 from .module import Module, _addindent
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict"]
@@ -16,7 +17,7 @@ def _index(container: Module, idx, what: str) -> int:
     try:
         idx = operator.index(idx)
     except TypeError as err:
-        raise TypeError(f"{what} indices must be integers or slices, not {type(idx).__name__}") from err
+        raise InputTypeError(f"{what} indices must be integers or slices, not {type(idx).__name__}") from err
     n = len(container)
     if not -n <= idx < n:
         raise IndexError(f"{what}: index {idx} is out of range for length {n}")
@@ -69,7 +70,7 @@ class Sequential(Module):
 
     def __add__(self, other: Sequential) -> Sequential:
         if not isinstance(other, Sequential):
-            raise TypeError(f"Sequential: can only add another Sequential, got {type(other).__name__}")
+            raise InputTypeError(f"Sequential: can only add another Sequential, got {type(other).__name__}")
         return Sequential(*self, *other)
 
     def append(self, module: Module) -> Sequential:
@@ -84,7 +85,7 @@ class Sequential(Module):
 
     def insert(self, index: int, module: Module) -> Sequential:
         if not isinstance(module, Module):
-            raise TypeError(f"Sequential.insert: expected a Module, got {type(module).__name__}")
+            raise InputTypeError(f"Sequential.insert: expected a Module, got {type(module).__name__}")
         n = len(self)
         if not -n <= index <= n:
             raise IndexError(f"Sequential.insert: index {index} is out of range for length {n}")
@@ -146,15 +147,15 @@ class ModuleList(Module):
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
         if isinstance(modules, (Module, str)) or not isinstance(modules, Iterable):
-            raise TypeError(f"ModuleList.extend should be called with an iterable of modules, "
-                            f"got {type(modules).__name__}")
+            raise InputTypeError(f"ModuleList.extend should be called with an iterable of modules, "
+                                 f"got {type(modules).__name__}")
         for module in modules:
             self.append(module)
         return self
 
     def insert(self, index: int, module: Module) -> None:
         if not isinstance(module, Module):
-            raise TypeError(f"ModuleList.insert: expected a Module, got {type(module).__name__}")
+            raise InputTypeError(f"ModuleList.insert: expected a Module, got {type(module).__name__}")
         modules = list(self._modules.values())
         modules.insert(index, module)
         _renumber(self, modules)
@@ -169,7 +170,7 @@ class ModuleList(Module):
         for i, m in enumerate(self._modules.values()):
             if m is module:
                 return i
-        raise ValueError(f"ModuleList.index: {module._get_name()} is not in the list")
+        raise InputError(f"ModuleList.index: {module._get_name()} is not in the list")
 
     def __repr__(self) -> str:
         if not self._modules:
@@ -238,9 +239,9 @@ class ModuleDict(Module):
         elif isinstance(modules, Iterable):
             pairs = modules
         else:
-            raise TypeError(f"ModuleDict.update should be called with a mapping or an iterable of (key, module) "
-                            f"pairs, got {type(modules).__name__}")
+            raise InputTypeError(f"ModuleDict.update should be called with a mapping or an iterable of (key, module) "
+                                 f"pairs, got {type(modules).__name__}")
         for pair in pairs:
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-                raise ValueError(f"ModuleDict.update: expected (key, module) pairs, got {pair!r}")
+                raise InputError(f"ModuleDict.update: expected (key, module) pairs, got {pair!r}")
             self[pair[0]] = pair[1]

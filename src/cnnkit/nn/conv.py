@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from ..errors import InputError
 from ..kernels.conv_arith import conv_transpose_output_size, pair
 from . import init
 from ._utils import factory_dtype, positive_int
@@ -29,9 +30,9 @@ class _ConvNd(Module):
         self.out_channels = positive_int(name, "out_channels", out_channels)
         self.groups = positive_int(name, "groups", groups)
         if self.in_channels % self.groups:
-            raise ValueError(f"{name}: in_channels ({in_channels}) must be divisible by groups ({groups})")
+            raise InputError(f"{name}: in_channels ({in_channels}) must be divisible by groups ({groups})")
         if self.out_channels % self.groups:
-            raise ValueError(f"{name}: out_channels ({out_channels}) must be divisible by groups ({groups})")
+            raise InputError(f"{name}: out_channels ({out_channels}) must be divisible by groups ({groups})")
         self.kernel_size = pair(kernel_size, "kernel_size", name)
         self.stride = pair(stride, "stride", name)
         self.dilation = pair(dilation, "dilation", name)
@@ -39,22 +40,22 @@ class _ConvNd(Module):
         for what, value in (("kernel_size", self.kernel_size), ("stride", self.stride),
                             ("dilation", self.dilation)):
             if min(value) <= 0:
-                raise ValueError(f"{name}: {what} must be positive, got {value}")
+                raise InputError(f"{name}: {what} must be positive, got {value}")
         if isinstance(padding, str):
             if self.transposed:
-                raise ValueError(f"{name}: string padding {padding!r} is not supported, expected an int or a pair")
+                raise InputError(f"{name}: string padding {padding!r} is not supported, expected an int or a pair")
             if padding not in ("same", "valid"):
-                raise ValueError(f"{name}: invalid padding string {padding!r}, expected one of 'same', 'valid'")
+                raise InputError(f"{name}: invalid padding string {padding!r}, expected one of 'same', 'valid'")
             if padding == "same" and self.stride != (1, 1):
-                raise ValueError(f"{name}: padding='same' is not supported for strided convolutions "
+                raise InputError(f"{name}: padding='same' is not supported for strided convolutions "
                                  f"(stride={self.stride})")
             self.padding = padding
         else:
             self.padding = pair(padding, "padding", name)
             if min(self.padding) < 0:
-                raise ValueError(f"{name}: padding must be non-negative, got {self.padding}")
+                raise InputError(f"{name}: padding must be non-negative, got {self.padding}")
         if padding_mode not in _PADDING_MODES:
-            raise ValueError(f"{name}: padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
+            raise InputError(f"{name}: padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
         if padding_mode != "zeros":
             raise NotImplementedError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
         self.padding_mode = padding_mode
@@ -120,7 +121,7 @@ class ConvTranspose2d(_ConvNd):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, output_padding, groups,
                          bias, padding_mode, device, dtype)
         if any(op >= max(s, d) for op, s, d in zip(self.output_padding, self.stride, self.dilation, strict=True)):
-            raise ValueError(f"ConvTranspose2d: output_padding {self.output_padding} must be smaller than either "
+            raise InputError(f"ConvTranspose2d: output_padding {self.output_padding} must be smaller than either "
                              f"stride {self.stride} or dilation {self.dilation}")
 
     def _output_padding(self, input, output_size) -> tuple[int, int]:
@@ -130,7 +131,7 @@ class ConvTranspose2d(_ConvNd):
         if len(size) == 4:
             size = size[2:]
         if len(size) != 2:
-            raise ValueError(f"ConvTranspose2d: output_size must have 2 or 4 elements (got {len(output_size)})")
+            raise InputError(f"ConvTranspose2d: output_size must have 2 or 4 elements (got {len(output_size)})")
         in_hw = input.shape[-2:]
         result = []
         for i in range(2):
@@ -138,7 +139,7 @@ class ConvTranspose2d(_ConvNd):
                                                   self.dilation[i])
             largest = smallest + self.stride[i] - 1
             if not smallest <= size[i] <= largest:
-                raise ValueError(f"ConvTranspose2d: requested an output size of {tuple(size)}, but valid sizes "
+                raise InputError(f"ConvTranspose2d: requested an output size of {tuple(size)}, but valid sizes "
                                  f"range from ({smallest}) to ({largest}) along dimension {i} "
                                  f"for an input of size {tuple(in_hw)}")
             result.append(size[i] - smallest)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 
 from .. import functional as F
+from ..errors import InputError
 from .module import Module
 
 __all__ = ["Dropout", "Dropout2d"]
@@ -14,7 +15,7 @@ class _DropoutNd(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
-            raise ValueError(f"{type(self).__name__}: dropout probability has to be between 0 and 1, but got {p!r}")
+            raise InputError(f"{type(self).__name__}: dropout probability has to be between 0 and 1, but got {p!r}")
         self.p = p
         self.inplace = inplace
 

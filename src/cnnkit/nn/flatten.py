@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import functional as F
+from ..errors import InputError, InputTypeError
 from .module import Module
 
 __all__ = ["Flatten", "Unflatten"]
@@ -22,7 +23,7 @@ class Flatten(Module):
             if not -max(nd, 1) <= d < max(nd, 1):
                 raise IndexError(f"Flatten: {what}={d} is out of range for a {nd}-D input of shape {input.shape}")
         if self.start_dim % max(nd, 1) > self.end_dim % max(nd, 1):
-            raise ValueError(f"Flatten: start_dim ({self.start_dim}) cannot come after end_dim ({self.end_dim})")
+            raise InputError(f"Flatten: start_dim ({self.start_dim}) cannot come after end_dim ({self.end_dim})")
         return F.flatten(input, self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
@@ -36,7 +37,8 @@ class Unflatten(Module):
         super().__init__()
         if not isinstance(unflattened_size, (tuple, list)) or not all(
                 isinstance(s, int) and not isinstance(s, bool) for s in unflattened_size):
-            raise TypeError(f"Unflatten: unflattened_size must be a tuple or list of ints, got {unflattened_size!r}")
+            raise InputTypeError(f"Unflatten: unflattened_size must be a tuple or list of ints, got "
+                                 f"{unflattened_size!r}")
         self.dim = dim
         self.unflattened_size = tuple(unflattened_size)
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import random as _random
 from ..autograd import Tensor
+from ..errors import InputError, InputTypeError
 
 __all__ = ["calculate_gain", "fan_in_and_fan_out", "uniform_", "normal_", "constant_", "zeros_", "ones_", "eye_",
            "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_",
@@ -27,9 +28,9 @@ _LINEAR_GAIN = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "con
 def _array(tensor, fn: str) -> np.ndarray:
     arr = tensor.data if isinstance(tensor, Tensor) else tensor
     if not isinstance(arr, np.ndarray):
-        raise TypeError(f"init.{fn}: expected a Tensor, Parameter or ndarray, got {type(tensor).__name__}")
+        raise InputTypeError(f"init.{fn}: expected a Tensor, Parameter or ndarray, got {type(tensor).__name__}")
     if arr.dtype.kind != "f":
-        raise TypeError(f"init.{fn}: expected a floating-point tensor, got dtype {arr.dtype}")
+        raise InputTypeError(f"init.{fn}: expected a floating-point tensor, got dtype {arr.dtype}")
     return arr
 
 
@@ -68,11 +69,11 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         elif isinstance(param, numbers.Real) and not isinstance(param, bool):
             slope = float(param)
         else:
-            raise ValueError(f"calculate_gain: negative_slope {param!r} is not a valid number")
+            raise InputError(f"calculate_gain: negative_slope {param!r} is not a valid number")
         return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
+    raise InputError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
 
 
 def fan_in_and_fan_out(tensor) -> tuple[int, int]:
@@ -81,7 +82,7 @@ def fan_in_and_fan_out(tensor) -> tuple[int, int]:
     out/groups * kH * kW, exactly like PyTorch."""
     shape = tensor.shape
     if len(shape) < 2:
-        raise ValueError(f"fan_in_and_fan_out: fan in and fan out can not be computed for a tensor with fewer "
+        raise InputError(f"fan_in_and_fan_out: fan in and fan out can not be computed for a tensor with fewer "
                          f"than 2 dimensions, got shape {tuple(shape)}")
     receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
     return int(shape[1]) * receptive, int(shape[0]) * receptive
@@ -89,7 +90,7 @@ def fan_in_and_fan_out(tensor) -> tuple[int, int]:
 
 def _fan(tensor, mode: str) -> int:
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"init: mode {mode!r} is not supported, expected 'fan_in' or 'fan_out'")
+        raise InputError(f"init: mode {mode!r} is not supported, expected 'fan_in' or 'fan_out'")
     fan_in, fan_out = fan_in_and_fan_out(tensor)
     return fan_in if mode == "fan_in" else fan_out
 
@@ -128,7 +129,7 @@ def eye_(tensor):
     """Identity matrix in a 2-D tensor."""
     arr = _array(tensor, "eye_")
     if arr.ndim != 2:
-        raise ValueError(f"init.eye_: only 2-D tensors are supported, got shape {arr.shape}")
+        raise InputError(f"init.eye_: only 2-D tensors are supported, got shape {arr.shape}")
     return _fill(tensor, np.eye(*arr.shape), "eye_")
 
 
@@ -136,9 +137,9 @@ def dirac_(tensor, groups: int = 1):
     """Dirac delta in a 3-, 4- or 5-D convolution weight: each output channel copies one input channel."""
     arr = _array(tensor, "dirac_")
     if arr.ndim not in (3, 4, 5):
-        raise ValueError(f"init.dirac_: only 3, 4 or 5-D tensors are supported, got shape {arr.shape}")
+        raise InputError(f"init.dirac_: only 3, 4 or 5-D tensors are supported, got shape {arr.shape}")
     if arr.shape[0] % groups:
-        raise ValueError(f"init.dirac_: dim 0 ({arr.shape[0]}) must be divisible by groups ({groups})")
+        raise InputError(f"init.dirac_: dim 0 ({arr.shape[0]}) must be divisible by groups ({groups})")
     per_group = arr.shape[0] // groups
     arr[...] = 0
     centre = tuple(k // 2 for k in arr.shape[2:])
@@ -201,7 +202,7 @@ def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, 
     """N(mean, std^2) restricted to [a, b] (absolute bounds, as PyTorch), by redrawing samples outside."""
     arr = _array(tensor, "trunc_normal_")
     if not a < b:
-        raise ValueError(f"init.trunc_normal_: expected a < b, got a={a}, b={b}")
+        raise InputError(f"init.trunc_normal_: expected a < b, got a={a}, b={b}")
     rng = _rng(generator)
     values = rng.normal(mean, std, arr.size)
     for _ in range(1000):
@@ -211,7 +212,7 @@ def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, 
             break
         values[bad] = rng.normal(mean, std, n)
     else:
-        raise ValueError(f"init.trunc_normal_: [{a}, {b}] holds too little of N({mean}, {std}^2) to sample from")
+        raise InputError(f"init.trunc_normal_: [{a}, {b}] holds too little of N({mean}, {std}^2) to sample from")
     return _fill(tensor, values.reshape(arr.shape), "trunc_normal_")
 
 
@@ -220,7 +221,7 @@ def orthogonal_(tensor, gain: float = 1.0, generator=None):
     (dim 0, rest), scaled by ``gain``."""
     arr = _array(tensor, "orthogonal_")
     if arr.ndim < 2:
-        raise ValueError(f"init.orthogonal_: only tensors with 2 or more dimensions are supported, "
+        raise InputError(f"init.orthogonal_: only tensors with 2 or more dimensions are supported, "
                          f"got shape {arr.shape}")
     if arr.size == 0:
         return tensor

@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 
 from .. import functional as F
+from ..errors import InputError
 from .module import Module
 
 __all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss"]
@@ -30,7 +31,7 @@ class _Loss(Module):
         if size_average is not None or reduce is not None:
             reduction = _legacy_reduction(name, size_average, reduce)
         if reduction not in _REDUCTIONS:
-            raise ValueError(f"{name}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+            raise InputError(f"{name}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
 
 
@@ -47,7 +48,7 @@ class CrossEntropyLoss(_WeightedLoss):
                  reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(weight, size_average, reduce, reduction)
         if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"CrossEntropyLoss: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+            raise InputError(f"CrossEntropyLoss: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
 
@@ -89,7 +90,7 @@ class SmoothL1Loss(_Loss):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
         super().__init__(size_average, reduce, reduction)
         if beta < 0:
-            raise ValueError(f"SmoothL1Loss: beta must be non-negative, got {beta}")
+            raise InputError(f"SmoothL1Loss: beta must be non-negative, got {beta}")
         self.beta = beta
 
     def forward(self, input, target):

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..autograd import Tensor, _to_dtype
+from ..errors import InputError, InputTypeError, StateDictError
 from .parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle", "IncompatibleKeys"]
@@ -70,8 +71,8 @@ def _as_buffer(name: str, value) -> Tensor | None:
         return value
     if isinstance(value, (np.ndarray, np.generic)):
         return Tensor._wrap(np.asarray(value))
-    raise TypeError(f"Module: cannot assign {type(value).__name__!r} object to buffer {name!r} "
-                    f"(a Tensor, a NumPy array or None required)")
+    raise InputTypeError(f"Module: cannot assign {type(value).__name__!r} object to buffer {name!r} "
+                         f"(a Tensor, a NumPy array or None required)")
 
 
 def _checkpoint_array(value) -> np.ndarray:
@@ -87,7 +88,7 @@ def _checkpoint_array(value) -> np.ndarray:
             return np.asarray(value.detach().cpu().numpy())
     arr = np.asarray(value)
     if arr.dtype.kind not in "fiub":
-        raise TypeError(f"expected an array, a Tensor or an object with .numpy(), got {type(value).__name__}")
+        raise InputTypeError(f"expected an array, a Tensor or an object with .numpy(), got {type(value).__name__}")
     return arr
 
 
@@ -104,8 +105,8 @@ class Module:
 
     def __init__(self, *args, **kwargs) -> None:
         if args or kwargs:
-            raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments: args={args}, "
-                            f"kwargs={kwargs}")
+            raise InputTypeError(f"{type(self).__name__}.__init__() got unexpected arguments: args={args}, "
+                                 f"kwargs={kwargs}")
         setattr_ = object.__setattr__
         setattr_(self, "training", True)
         setattr_(self, "_parameters", OrderedDict())
@@ -176,7 +177,7 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
         if not isinstance(name, str):
-            raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
+            raise InputTypeError(f"{kind} name should be a string, got {type(name).__name__}")
         if name == "":
             raise KeyError(f'{kind} name can\'t be empty string ""')
         if "." in name:
@@ -188,10 +189,10 @@ class Module:
         if hasattr(self, name) and name not in self._parameters:
             raise KeyError(f"attribute {name!r} already exists")
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"cannot assign {type(param).__name__!r} object to parameter {name!r} "
-                            f"(cnnkit.nn.Parameter or None required)")
+            raise InputTypeError(f"cannot assign {type(param).__name__!r} object to parameter {name!r} "
+                                 f"(cnnkit.nn.Parameter or None required)")
         if param is not None and param.grad_fn is not None:
-            raise ValueError(f"cannot assign non-leaf Tensor to parameter {name!r}; wrap a detached array in a "
+            raise InputError(f"cannot assign non-leaf Tensor to parameter {name!r}; wrap a detached array in a "
                              f"Parameter instead")
         self._parameters[name] = param
 
@@ -210,7 +211,7 @@ class Module:
     def add_module(self, name: str, module: Module | None) -> None:
         """Add a child module (or a None placeholder) under ``name``."""
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"add_module: {type(module).__name__} is not a Module subclass")
+            raise InputTypeError(f"add_module: {type(module).__name__} is not a Module subclass")
         self._check_name("module", name)
         if hasattr(self, name) and name not in self._modules:
             raise KeyError(f"attribute {name!r} already exists")
@@ -229,8 +230,8 @@ class Module:
             self.register_parameter(name, value)
         elif params is not None and name in params:
             if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__!r} as parameter {name!r} "
-                                f"(cnnkit.nn.Parameter or None expected)")
+                raise InputTypeError(f"cannot assign {type(value).__name__!r} as parameter {name!r} "
+                                     f"(cnnkit.nn.Parameter or None expected)")
             params[name] = None
         elif isinstance(value, Module):
             if params is None:
@@ -240,8 +241,8 @@ class Module:
             d["_modules"][name] = value
         elif params is not None and name in d["_modules"]:
             if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__!r} as child module {name!r} "
-                                f"(cnnkit.nn.Module or None expected)")
+                raise InputTypeError(f"cannot assign {type(value).__name__!r} as child module {name!r} "
+                                     f"(cnnkit.nn.Module or None expected)")
             d["_modules"][name] = None
         elif params is not None and name in d["_buffers"]:
             d["_buffers"][name] = _as_buffer(name, value)
@@ -380,7 +381,7 @@ class Module:
     def train(self, mode: bool = True) -> Module:
         """Set training mode on this module and all descendants; returns self."""
         if not isinstance(mode, bool):
-            raise ValueError(f"{self._get_name()}.train: mode is expected to be a bool, got {mode!r}")
+            raise InputError(f"{self._get_name()}.train: mode is expected to be a bool, got {mode!r}")
         object.__setattr__(self, "training", mode)
         for module in self.children():  # through each child's own train(), which subclasses may override
             module.train(mode)
@@ -412,14 +413,14 @@ class Module:
             elif dtype is None:
                 dtype = arg
             else:
-                raise TypeError(f"{self._get_name()}.to: unexpected argument {arg!r}")
+                raise InputTypeError(f"{self._get_name()}.to: unexpected argument {arg!r}")
         if device is not None and str(device).split(":")[0] != "cpu":
-            raise ValueError(f"{self._get_name()}.to: only the 'cpu' device exists, got {device!r}")
+            raise InputError(f"{self._get_name()}.to: only the 'cpu' device exists, got {device!r}")
         if dtype is None:
             return self
         target = _to_dtype(dtype)
         if target.kind != "f":
-            raise TypeError(f"{self._get_name()}.to only accepts floating point dtypes, but got {target}")
+            raise InputTypeError(f"{self._get_name()}.to only accepts floating point dtypes, but got {target}")
         self._cast(target)
         return self
 
@@ -479,10 +480,10 @@ class Module:
         ``(missing_keys, unexpected_keys)``. ``assign=True`` is not supported.
         """
         if assign:
-            raise ValueError(f"{self._get_name()}.load_state_dict: assign=True is not supported")
+            raise InputError(f"{self._get_name()}.load_state_dict: assign=True is not supported")
         if not isinstance(state_dict, Mapping):
-            raise TypeError(f"{self._get_name()}.load_state_dict: expected a mapping of name -> array, "
-                            f"got {type(state_dict).__name__}")
+            raise InputTypeError(f"{self._get_name()}.load_state_dict: expected a mapping of name -> array, "
+                                 f"got {type(state_dict).__name__}")
         items = list(self._state_items())
         own_keys = {key for key, *_ in items}
         missing: list[str] = []
@@ -511,7 +512,7 @@ class Module:
                 errors.insert(1 if missing else 0,
                               "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
         if errors:
-            raise RuntimeError(f"Error(s) in loading state_dict for {self._get_name()}:\n\t" + "\n\t".join(errors))
+            raise StateDictError(f"Error(s) in loading state_dict for {self._get_name()}:\n\t" + "\n\t".join(errors))
         for target, value in copies:
             target.data[...] = value
         return IncompatibleKeys(missing, unexpected)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from ..errors import InputError
 from . import init
 from ._utils import factory_dtype, positive_int
 from .module import Module
@@ -30,9 +31,9 @@ class _BatchNorm(Module):
         name = type(self).__name__
         self.num_features = positive_int(name, "num_features", num_features)
         if momentum is not None and not 0 <= momentum <= 1:
-            raise ValueError(f"{name}: momentum must be in [0, 1] or None, got {momentum!r}")
+            raise InputError(f"{name}: momentum must be in [0, 1] or None, got {momentum!r}")
         if not eps > 0:
-            raise ValueError(f"{name}: eps must be positive, got {eps!r}")
+            raise InputError(f"{name}: eps must be positive, got {eps!r}")
         self.eps = eps
         self.momentum = momentum
         self.affine = affine
@@ -76,7 +77,7 @@ class _BatchNorm(Module):
     def forward(self, input):
         self._check_input_dim(input)
         if input.shape[1] != self.num_features and (self.affine or self.track_running_stats):
-            raise ValueError(f"{type(self).__name__}: expected {self.num_features} channels (dim 1) but got input "
+            raise InputError(f"{type(self).__name__}: expected {self.num_features} channels (dim 1) but got input "
                              f"of shape {tuple(input.shape)}")
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
@@ -98,7 +99,7 @@ class BatchNorm1d(_BatchNorm):
 
     def _check_input_dim(self, input) -> None:
         if input.ndim not in (2, 3):
-            raise ValueError(f"BatchNorm1d: expected 2D or 3D input (got {input.ndim}D input of shape "
+            raise InputError(f"BatchNorm1d: expected 2D or 3D input (got {input.ndim}D input of shape "
                              f"{tuple(input.shape)})")
 
 
@@ -107,7 +108,7 @@ class BatchNorm2d(_BatchNorm):
 
     def _check_input_dim(self, input) -> None:
         if input.ndim != 4:
-            raise ValueError(f"BatchNorm2d: expected 4D input (got {input.ndim}D input of shape "
+            raise InputError(f"BatchNorm2d: expected 4D input (got {input.ndim}D input of shape "
                              f"{tuple(input.shape)})")
 
 

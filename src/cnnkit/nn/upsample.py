@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import functional as F
+from ..errors import InputError
 from .module import Module
 
 __all__ = ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
@@ -15,7 +16,7 @@ class Upsample(Module):
                  recompute_scale_factor: bool | None = None):
         super().__init__()
         if size is not None and scale_factor is not None:
-            raise ValueError(f"{type(self).__name__}: only one of size or scale_factor should be defined, "
+            raise InputError(f"{type(self).__name__}: only one of size or scale_factor should be defined, "
                              f"got size={size!r} and scale_factor={scale_factor!r}")
         self.size = size
         if isinstance(scale_factor, (tuple, list)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError, InputTypeError
 from .optimizer import Optimizer, _is_number, _lerp_
 
 
@@ -36,9 +37,9 @@ class Adam(Optimizer):
         if "betas" in group:
             betas = group["betas"]
             if not isinstance(betas, (tuple, list)) or len(betas) != 2 or not all(_is_number(b) for b in betas):
-                raise TypeError(f"{self._name}: betas must be a pair of real numbers, got {betas!r}{where}")
+                raise InputTypeError(f"{self._name}: betas must be a pair of real numbers, got {betas!r}{where}")
             if not all(0.0 <= b < 1.0 for b in betas):
-                raise ValueError(f"{self._name}: betas must be in [0, 1), got {tuple(betas)}{where}")
+                raise InputError(f"{self._name}: betas must be in [0, 1), got {tuple(betas)}{where}")
             group["betas"] = tuple(betas)
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict, group: dict) -> None:

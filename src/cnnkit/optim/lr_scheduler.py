@@ -16,6 +16,7 @@ import numbers
 import warnings
 from bisect import bisect_right
 
+from ..errors import InputError, InputTypeError, StateDictError
 from .optimizer import Optimizer, _is_number
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR", "CosineAnnealingLR",
@@ -24,31 +25,31 @@ __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "Ex
 
 def _check_int(owner: str, name: str, value, low: int) -> None:
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{owner}: {name} must be an integer, got {type(value).__name__}")
+        raise InputTypeError(f"{owner}: {name} must be an integer, got {type(value).__name__}")
     if value < low:
-        raise ValueError(f"{owner}: invalid {name} {value} (expected >= {low})")
+        raise InputError(f"{owner}: invalid {name} {value} (expected >= {low})")
 
 
 def _check_real(owner: str, name: str, value, low: float | None = None, high: float | None = None,
                 low_open: bool = False) -> None:
     if not _is_number(value):
-        raise TypeError(f"{owner}: {name} must be a real number, got {type(value).__name__}")
+        raise InputTypeError(f"{owner}: {name} must be a real number, got {type(value).__name__}")
     if low is not None and (value <= low if low_open else value < low) or high is not None and value > high:
         lo = "" if low is None else (f"> {low:g}" if low_open else f">= {low:g}")
         hi = "" if high is None else f"<= {high:g}"
-        raise ValueError(f"{owner}: invalid {name} {value} (expected {' and '.join(s for s in (lo, hi) if s)})")
+        raise InputError(f"{owner}: invalid {name} {value} (expected {' and '.join(s for s in (lo, hi) if s)})")
 
 
 def _check_optimizer(owner: str, optimizer) -> None:
     if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"{owner}: expected an Optimizer, got {type(optimizer).__name__}")
+        raise InputTypeError(f"{owner}: expected an Optimizer, got {type(optimizer).__name__}")
 
 
 def _per_group(owner: str, name: str, optimizer: Optimizer, value) -> list:
     """One value per parameter group, from a scalar or a list/tuple of the right length."""
     if isinstance(value, (list, tuple)):
         if len(value) != len(optimizer.param_groups):
-            raise ValueError(f"{owner}: {name} has {len(value)} values but the optimizer has "
+            raise InputError(f"{owner}: {name} has {len(value)} values but the optimizer has "
                              f"{len(optimizer.param_groups)} parameter groups")
         return list(value)
     return [value] * len(optimizer.param_groups)
@@ -131,7 +132,8 @@ class LRScheduler:
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore attributes saved by :meth:`state_dict`."""
         if not isinstance(state_dict, dict):
-            raise TypeError(f"{type(self).__name__}: load_state_dict expected a dict, got {type(state_dict).__name__}")
+            raise InputTypeError(f"{type(self).__name__}: load_state_dict expected a dict, got "
+                                 f"{type(state_dict).__name__}")
         self.__dict__.update({key: (list(value) if isinstance(value, list) else value)
                               for key, value in state_dict.items()})
 
@@ -289,23 +291,23 @@ class SequentialLR(LRScheduler):
         schedulers = list(schedulers)
         milestones = list(milestones)
         if not schedulers:
-            raise ValueError("SequentialLR: expected at least one scheduler, got none")
+            raise InputError("SequentialLR: expected at least one scheduler, got none")
         for i, scheduler in enumerate(schedulers):
             if isinstance(scheduler, ReduceLROnPlateau):
-                raise ValueError(f"SequentialLR: ReduceLROnPlateau (scheduler {i}) cannot be sequenced: its step "
+                raise InputError(f"SequentialLR: ReduceLROnPlateau (scheduler {i}) cannot be sequenced: its step "
                                  f"needs a metric")
             if not isinstance(scheduler, LRScheduler):
-                raise TypeError(f"SequentialLR: scheduler {i} is a {type(scheduler).__name__}, not an LRScheduler")
+                raise InputTypeError(f"SequentialLR: scheduler {i} is a {type(scheduler).__name__}, not an LRScheduler")
             if scheduler.optimizer is not optimizer:
-                raise ValueError(f"SequentialLR: scheduler {i} ({type(scheduler).__name__}) wraps a different "
+                raise InputError(f"SequentialLR: scheduler {i} ({type(scheduler).__name__}) wraps a different "
                                  f"optimizer")
         if len(milestones) != len(schedulers) - 1:
-            raise ValueError(f"SequentialLR: expected {len(schedulers) - 1} milestones for {len(schedulers)} "
+            raise InputError(f"SequentialLR: expected {len(schedulers) - 1} milestones for {len(schedulers)} "
                              f"schedulers, got {len(milestones)}")
         for m in milestones:
             _check_int("SequentialLR", "milestone", m, 0)
         if milestones != sorted(milestones):
-            raise ValueError(f"SequentialLR: milestones must be increasing, got {milestones}")
+            raise InputError(f"SequentialLR: milestones must be increasing, got {milestones}")
         self._schedulers = schedulers
         self._milestones = milestones
         self.last_epoch = last_epoch + 1
@@ -342,7 +344,7 @@ class SequentialLR(LRScheduler):
         state = dict(state_dict)
         inner = state.pop("_schedulers")
         if len(inner) != len(self._schedulers):
-            raise ValueError(f"SequentialLR: load_state_dict got {len(inner)} scheduler states but this "
+            raise InputError(f"SequentialLR: load_state_dict got {len(inner)} scheduler states but this "
                              f"SequentialLR has {len(self._schedulers)} schedulers")
         super().load_state_dict(state)
         for scheduler, s in zip(self._schedulers, inner, strict=True):
@@ -371,11 +373,11 @@ class OneCycleLR(LRScheduler):
             _check_int(owner, "steps_per_epoch", steps_per_epoch, 1)
             self.total_steps = int(epochs) * int(steps_per_epoch)
         else:
-            raise ValueError(f"{owner}: give either total_steps or both epochs and steps_per_epoch, got "
+            raise InputError(f"{owner}: give either total_steps or both epochs and steps_per_epoch, got "
                              f"total_steps={total_steps}, epochs={epochs}, steps_per_epoch={steps_per_epoch}")
         _check_real(owner, "pct_start", pct_start, 0.0, 1.0)
         if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"{owner}: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+            raise InputError(f"{owner}: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
         _check_real(owner, "div_factor", div_factor, 0.0, low_open=True)
         _check_real(owner, "final_div_factor", final_div_factor, 0.0, low_open=True)
         self.anneal_strategy = anneal_strategy
@@ -406,7 +408,7 @@ class OneCycleLR(LRScheduler):
         self.cycle_momentum = bool(cycle_momentum)
         if self.cycle_momentum:
             if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(f"{owner}: cycle_momentum needs an optimizer with momentum or betas, "
+                raise InputError(f"{owner}: cycle_momentum needs an optimizer with momentum or betas, "
                                  f"got {type(optimizer).__name__} (pass cycle_momentum=False)")
             self.use_beta1 = "betas" in optimizer.defaults
             tops = _per_group(owner, "max_momentum", optimizer, max_momentum)
@@ -429,7 +431,7 @@ class OneCycleLR(LRScheduler):
     def get_lr(self) -> list[float]:
         step = self.last_epoch
         if step > self.total_steps:
-            raise ValueError(f"OneCycleLR: stepped {step} times but total_steps is {self.total_steps}")
+            raise InputError(f"OneCycleLR: stepped {step} times but total_steps is {self.total_steps}")
         lrs = []
         last = len(self._schedule_phases) - 1
         for group in self.optimizer.param_groups:
@@ -467,7 +469,7 @@ class ReduceLROnPlateau(LRScheduler):
         _check_optimizer(owner, optimizer)
         _check_real(owner, "factor", factor, 0.0)
         if factor >= 1.0:
-            raise ValueError(f"{owner}: invalid factor {factor} (expected < 1)")
+            raise InputError(f"{owner}: invalid factor {factor} (expected < 1)")
         _check_int(owner, "patience", patience, 0)
         _check_int(owner, "cooldown", cooldown, 0)
         _check_real(owner, "eps", eps, 0.0)
@@ -475,7 +477,7 @@ class ReduceLROnPlateau(LRScheduler):
         self.optimizer = optimizer
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != len(optimizer.param_groups):
-                raise ValueError(f"{owner}: expected {len(optimizer.param_groups)} values of min_lr (one per "
+                raise InputError(f"{owner}: expected {len(optimizer.param_groups)} values of min_lr (one per "
                                  f"parameter group), got {len(min_lr)}")
             self.default_min_lr = None
             self.min_lrs = list(min_lr)
@@ -493,9 +495,9 @@ class ReduceLROnPlateau(LRScheduler):
 
     def _init_is_better(self, mode: str, threshold: float, threshold_mode: str) -> None:
         if mode not in ("min", "max"):
-            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
+            raise InputError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
         if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+            raise InputError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
         _check_real("ReduceLROnPlateau", "threshold", threshold, 0.0)
         self.mode = mode
         self.threshold = threshold
@@ -547,7 +549,7 @@ class ReduceLROnPlateau(LRScheduler):
         groups = self.optimizer.param_groups
         if len(groups) != len(self.min_lrs):
             if self.default_min_lr is None:
-                raise RuntimeError(f"ReduceLROnPlateau: the optimizer now has {len(groups)} parameter groups but "
+                raise StateDictError(f"ReduceLROnPlateau: the optimizer now has {len(groups)} parameter groups but "
                                    f"min_lr was given for {len(self.min_lrs)}; update min_lrs")
             self.min_lrs = [self.default_min_lr] * len(groups)
         for group, floor in zip(groups, self.min_lrs, strict=True):

@@ -20,6 +20,7 @@ import numbers
 import numpy as np
 
 from ..autograd import Tensor, enable_grad, no_grad
+from ..errors import InputError, InputTypeError
 
 
 def _is_number(value) -> bool:
@@ -44,20 +45,20 @@ class Optimizer:
         self.state: dict[Tensor, dict] = {}
         self.param_groups: list[dict] = []
         if isinstance(params, Tensor):
-            raise TypeError(f"{self._name}: params should be an iterable of Tensors or dicts, got a single Tensor "
-                            f"(wrap it in a list)")
+            raise InputTypeError(f"{self._name}: params should be an iterable of Tensors or dicts, got a single Tensor "
+                                 f"(wrap it in a list)")
         if isinstance(params, (set, frozenset)):
-            raise TypeError(f"{self._name}: params should be an ordered collection (a list), got a set whose "
-                            f"order changes between runs")
+            raise InputTypeError(f"{self._name}: params should be an ordered collection (a list), got a set whose "
+                                 f"order changes between runs")
         if isinstance(params, dict):
             params = [params]
         try:
             groups = list(params)
         except TypeError:
-            raise TypeError(f"{self._name}: params should be an iterable of Tensors or dicts, "
-                            f"got {_describe(params)}") from None
+            raise InputTypeError(f"{self._name}: params should be an iterable of Tensors or dicts, "
+                                 f"got {_describe(params)}") from None
         if not groups:
-            raise ValueError(f"{self._name}: got an empty parameter list")
+            raise InputError(f"{self._name}: got an empty parameter list")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for group in groups:
@@ -72,15 +73,15 @@ class Optimizer:
         """Add a group of parameters with its own hyper-parameters (missing ones are taken from ``defaults``)."""
         name = self._name
         if not isinstance(param_group, dict):
-            raise TypeError(f"{name}: a parameter group must be a dict, got {_describe(param_group)}")
+            raise InputTypeError(f"{name}: a parameter group must be a dict, got {_describe(param_group)}")
         if "params" not in param_group:
-            raise ValueError(f"{name}: a parameter group must have a 'params' entry, got keys {sorted(param_group)}")
+            raise InputError(f"{name}: a parameter group must have a 'params' entry, got keys {sorted(param_group)}")
         index = len(self.param_groups)
         params = param_group["params"]
         if isinstance(params, Tensor):
             params = [params]
         elif isinstance(params, (set, frozenset)):
-            raise TypeError(f"{name}: parameters must be given in an ordered collection (a list), got a set")
+            raise InputTypeError(f"{name}: parameters must be given in an ordered collection (a list), got a set")
         else:
             params = list(params)
         tensors, names = [], []
@@ -90,20 +91,20 @@ class Optimizer:
                 p = p[1]
             tensors.append(p)
         if names and len(names) != len(tensors):
-            raise ValueError(f"{name}: either all or none of the parameters of group {index} must be named")
+            raise InputError(f"{name}: either all or none of the parameters of group {index} must be named")
         seen = {id(p) for group in self.param_groups for p in group["params"]}
         for i, p in enumerate(tensors):
             where = f"parameter {i} of group {index}"
             if not isinstance(p, Tensor):
-                raise TypeError(f"{name}: expected parameters to be Tensors, got {_describe(p)} ({where})")
+                raise InputTypeError(f"{name}: expected parameters to be Tensors, got {_describe(p)} ({where})")
             if p.dtype.kind != "f":
-                raise TypeError(f"{name}: only floating-point Tensors can be optimized, got dtype {p.dtype} "
-                                f"({where})")
+                raise InputTypeError(f"{name}: only floating-point Tensors can be optimized, got dtype {p.dtype} "
+                                     f"({where})")
             if not p.is_leaf:
-                raise ValueError(f"{name}: can only optimize leaf Tensors, got one computed by "
+                raise InputError(f"{name}: can only optimize leaf Tensors, got one computed by "
                                  f"{type(p.grad_fn).__name__} ({where})")
             if id(p) in seen:
-                raise ValueError(f"{name}: a parameter was given twice ({where}, shape {p.shape}); each parameter "
+                raise InputError(f"{name}: a parameter was given twice ({where}, shape {p.shape}); each parameter "
                                  f"may appear only once across all groups")
             seen.add(id(p))
         group = {"params": tensors}
@@ -129,12 +130,12 @@ class Optimizer:
             return
         value = group[key]
         if not _is_number(value):
-            raise TypeError(f"{self._name}: {key} must be a real number, got {_describe(value)}{where}")
+            raise InputTypeError(f"{self._name}: {key} must be a real number, got {_describe(value)}{where}")
         if low is not None and not value >= low:  # also rejects NaN
-            raise ValueError(f"{self._name}: invalid {label} {value} (expected >= {low:g}){where}")
+            raise InputError(f"{self._name}: invalid {label} {value} (expected >= {low:g}){where}")
         if high is not None and (value >= high if high_open else value > high):
             sign = "<" if high_open else "<="
-            raise ValueError(f"{self._name}: invalid {label} {value} (expected {sign} {high:g}){where}")
+            raise InputError(f"{self._name}: invalid {label} {value} (expected {sign} {high:g}){where}")
 
     # ----------------------------------------------------------------- gradients
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -156,7 +157,7 @@ class Optimizer:
         g = original = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
         w = p.data
         if g.shape != w.shape:
-            raise ValueError(f"{self._name}: a gradient has shape {g.shape} but its parameter has shape {w.shape}")
+            raise InputError(f"{self._name}: a gradient has shape {g.shape} but its parameter has shape {w.shape}")
         if g.dtype != w.dtype:
             g = g.astype(w.dtype)
         if group.get("maximize", False):
@@ -231,16 +232,16 @@ class Optimizer:
         name = self._name
         if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
             got = sorted(state_dict) if isinstance(state_dict, dict) else _describe(state_dict)
-            raise ValueError(f"{name}: load_state_dict expected a dict with 'state' and 'param_groups', got {got}")
+            raise InputError(f"{name}: load_state_dict expected a dict with 'state' and 'param_groups', got {got}")
         saved_groups = list(state_dict["param_groups"])
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError(f"{name}: load_state_dict got {len(saved_groups)} parameter groups but the optimizer "
+            raise InputError(f"{name}: load_state_dict got {len(saved_groups)} parameter groups but the optimizer "
                              f"has {len(self.param_groups)}")
         by_index: dict[int, Tensor] = {}
         for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
             ids = list(saved["params"])
             if len(ids) != len(group["params"]):
-                raise ValueError(f"{name}: load_state_dict: group {i} has {len(ids)} parameters in the saved state "
+                raise InputError(f"{name}: load_state_dict: group {i} has {len(ids)} parameters in the saved state "
                                  f"but {len(group['params'])} in the optimizer")
             for k, p in zip(ids, group["params"], strict=True):
                 by_index[int(k)] = p
@@ -261,7 +262,7 @@ class Optimizer:
         for key, entry in state_dict["state"].items():
             k = int(key)
             if k not in by_index:
-                raise ValueError(f"{name}: load_state_dict: the saved state refers to parameter {k}, but there are "
+                raise InputError(f"{name}: load_state_dict: the saved state refers to parameter {k}, but there are "
                                  f"only {len(by_index)} parameters")
             p = by_index[k]
             restored = {}
@@ -274,7 +275,7 @@ class Optimizer:
                     continue
                 arr = np.array(value.data if isinstance(value, Tensor) else value, dtype=p.dtype, copy=True)
                 if arr.shape != p.shape:
-                    raise ValueError(f"{name}: load_state_dict: state '{field}' of parameter {k} has shape "
+                    raise InputError(f"{name}: load_state_dict: state '{field}' of parameter {k} has shape "
                                      f"{arr.shape} but the parameter has shape {p.shape}")
                 restored[field] = arr
             new_state[p] = restored

@@ -14,6 +14,7 @@ other, not both. (AdamW's decoupled decay is not a loss term; ``l2_penalty`` wit
 from __future__ import annotations
 
 from ..autograd import Tensor
+from ..errors import InputError, InputTypeError
 from .optimizer import _is_number
 
 
@@ -24,19 +25,19 @@ def _tensors(params, name: str) -> list[Tensor]:
         params = [params]
     tensors = list(params)
     if not tensors:
-        raise ValueError(f"{name}: got an empty parameter list")
+        raise InputError(f"{name}: got an empty parameter list")
     for i, p in enumerate(tensors):
         if not isinstance(p, Tensor) or p.dtype.kind != "f":
             got = f"dtype {p.dtype}" if isinstance(p, Tensor) else type(p).__name__
-            raise TypeError(f"{name}: expected floating-point Tensors, got {got} (parameter {i})")
+            raise InputTypeError(f"{name}: expected floating-point Tensors, got {got} (parameter {i})")
     return tensors
 
 
 def _check_weight(weight, name: str) -> None:
     if not _is_number(weight):
-        raise TypeError(f"{name}: weight must be a real number, got {type(weight).__name__}")
+        raise InputTypeError(f"{name}: weight must be a real number, got {type(weight).__name__}")
     if not weight >= 0:
-        raise ValueError(f"{name}: invalid weight {weight} (expected >= 0)")
+        raise InputError(f"{name}: invalid weight {weight} (expected >= 0)")
 
 
 def l1_penalty(params, weight: float) -> Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from .optimizer import Optimizer
 
 
@@ -32,7 +33,7 @@ class SGD(Optimizer):
         self._check_number(group, "momentum", "momentum", where, low=0.0)
         self._check_number(group, "dampening", "dampening", where)
         if group.get("nesterov") and (group.get("momentum", 0) <= 0 or group.get("dampening", 0) != 0):
-            raise ValueError(f"SGD: nesterov momentum requires momentum > 0 and dampening = 0, got "
+            raise InputError(f"SGD: nesterov momentum requires momentum > 0 and dampening = 0, got "
                              f"momentum={group.get('momentum', 0)}, dampening={group.get('dampening', 0)}{where}")
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict, group: dict) -> None:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from ..atomic import write_text
+from ..errors import InputError
 
 
 class Callback:
@@ -73,7 +74,7 @@ def _resolve_mode(mode: str, monitor: str) -> str:
     if mode == "auto":
         return "max" if "acc" in monitor else "min"
     if mode not in ("min", "max"):
-        raise ValueError(f"callback: mode must be 'min', 'max' or 'auto', got {mode!r}")
+        raise InputError(f"callback: mode must be 'min', 'max' or 'auto', got {mode!r}")
     return mode
 
 

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write
+from ..errors import InputError
 
 FORMAT = "cnnkit-checkpoint"
 VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint file that is missing, corrupt, foreign or incompatible."""
 
 

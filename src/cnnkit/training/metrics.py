@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
+
 
 def _as_array(x) -> np.ndarray:
     return x.data if hasattr(x, "data") and not isinstance(x, np.ndarray) else np.asarray(x)
@@ -20,7 +22,7 @@ def _predictions(output) -> np.ndarray:
 def _check(fn, output, target):
     output, target = _as_array(output), _as_array(target)
     if output.shape[0] != target.shape[0]:
-        raise ValueError(f"{fn}: {output.shape[0]} predictions but {target.shape[0]} targets")
+        raise InputError(f"{fn}: {output.shape[0]} predictions but {target.shape[0]} targets")
     return output, target
 
 
@@ -34,7 +36,7 @@ def top_k_accuracy(output, target, k: int = 5) -> float:
     """Fraction of samples whose target is among the k highest scores."""
     output, target = _check("top_k_accuracy", output, target)
     if output.ndim != 2 or not 1 <= k <= output.shape[1]:
-        raise ValueError(f"top_k_accuracy: needs (N, C) scores with 1 <= k <= C, got shape {output.shape}, k={k}")
+        raise InputError(f"top_k_accuracy: needs (N, C) scores with 1 <= k <= C, got shape {output.shape}, k={k}")
     top = np.argpartition(-output, k - 1, axis=1)[:, :k]
     return float(np.mean(np.any(top == target[:, None], axis=1))) if target.size else 0.0
 
@@ -73,4 +75,4 @@ def get_metric(name):
     if isinstance(name, str) and name.startswith("top") and name[3:].isdigit():
         k = int(name[3:])
         return lambda o, t: top_k_accuracy(o, t, k)
-    raise ValueError(f"metrics: unknown metric {name!r}; expected one of {sorted(METRICS)} or 'topK'")
+    raise InputError(f"metrics: unknown metric {name!r}; expected one of {sorted(METRICS)} or 'topK'")

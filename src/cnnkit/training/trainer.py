@@ -20,14 +20,16 @@ import numpy as np
 
 from .. import random as ck_random
 from ..autograd import Tensor, no_grad
+from ..errors import InputError
 from .callbacks import CallbackList, LRSchedulerStep, ModelCheckpoint
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .history import History
 from .metrics import get_metric
 
 
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite."""
+class NonFiniteLossError(InputError, RuntimeError):
+    """The training loss became NaN or infinite (a consequence of the run's settings, e.g. too high a learning
+    rate, so it is reported as an input problem)."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):
