@@ -6,7 +6,6 @@
 """
 
 from . import functional, random
-from .errors import InputError, InputTypeError, StateDictError
 from .autograd import (
     Function,
     Tensor,
@@ -30,6 +29,7 @@ from .autograd import (
     zeros,
     zeros_like,
 )
+from .errors import InputError, InputTypeError, StateDictError
 from .functional.math import abs, argmax, argmin, clamp, clip, exp, log, matmul, max, mean, min, sqrt, std, sum, var
 from .functional.shape import (
     cat,
@@ -46,6 +46,7 @@ from .functional.shape import (
     unsqueeze,
     where,
 )
+from .kernels.backend import available_backends, get_backend, set_backend
 from .random import get_rng_state, manual_seed, set_rng_state
 
 __version__ = "0.1.0"

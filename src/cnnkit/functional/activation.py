@@ -14,8 +14,8 @@ import numpy as np
 
 from ..autograd import Function, Tensor, _to_dtype
 from ..errors import InputError, InputTypeError
-from ..kernels import elementwise as _elementwise
 from ..kernels import softmax as _softmax_kernels
+from ..kernels.backend import kernels_for
 
 # ------------------------------------------------------------------------------ erf (for the exact GELU)
 
@@ -94,11 +94,12 @@ class ReLU(Function):
     """max(x, 0); the gradient is 1 where x > 0 and 0 elsewhere (0 at x == 0, as PyTorch)."""
 
     def forward(self, x):
-        self.y = _elementwise.relu(x)
+        self.kernels = kernels_for("relu", x.dtype)
+        self.y = self.kernels.relu_forward(x)
         return self.y
 
     def backward(self, g):
-        return _elementwise.relu_backward(g, self.y)
+        return self.kernels.relu_backward(g, self.y)
 
 
 class Hardtanh(Function):

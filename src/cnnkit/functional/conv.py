@@ -13,7 +13,7 @@ import numpy as np
 
 from ..autograd import Function, Tensor, float32, float64
 from ..errors import InputError, InputTypeError
-from ..kernels import conv as _k
+from ..kernels.backend import kernels_for
 from ..kernels.conv_arith import conv_transpose_output_size, pair, same_padding
 from ..kernels.im2col import columns_output_size
 from .shape import reshape
@@ -22,9 +22,11 @@ __all__ = ["conv2d", "conv_transpose2d"]
 
 
 class Conv2d(Function):
-    """2-D convolution; ``padding`` is ((top, bottom), (left, right))."""
+    """2-D convolution; ``padding`` is ((top, bottom), (left, right)). Runs on the backend's kernels."""
 
     def forward(self, x, w, b=None, *, stride, padding, dilation, groups):
+        self.kernels = kernels_for("conv2d", x.dtype, stride=stride, padding=padding, dilation=dilation,
+                                   groups=groups)
         n = self.needs_input_grad
         if n:  # keep only what backward will read: x for dw, w for dx
             self.x = x if n[1] else None
@@ -32,22 +34,22 @@ class Conv2d(Function):
             self.shapes = (x.shape, w.shape)
             self.dtype = x.dtype
             self.config = (stride, padding, dilation, groups)
-        return _k.conv2d_forward(x, w, b, stride, padding, dilation, groups)
+        return self.kernels.conv2d_forward(x, w, b, stride, padding, dilation, groups)
 
     def backward(self, g):
         n = self.needs_input_grad
-        stride, padding, dilation, groups = self.config
-        gx, gw, gb = _k.conv2d_backward(
-            g.astype(self.dtype, copy=False), self.x, self.w, stride, padding, dilation, groups,
-            need_input=n[0], need_weight=n[1], need_bias=len(n) > 2 and n[2],
-            x_shape=self.shapes[0], w_shape=self.shapes[1])
-        return gx, gw, gb
+        return self.kernels.conv2d_backward(
+            g.astype(self.dtype, copy=False), self.x, self.w, *self.config, need_input=n[0], need_weight=n[1],
+            need_bias=len(n) > 2 and n[2], x_shape=self.shapes[0], w_shape=self.shapes[1])
 
 
 class ConvTranspose2d(Function):
-    """2-D transposed convolution (the input gradient of conv2d, as an op of its own)."""
+    """2-D transposed convolution (the input gradient of conv2d, as an op of its own). Runs on the backend's
+    kernels."""
 
     def forward(self, x, w, b=None, *, stride, padding, output_padding, dilation, groups):
+        self.kernels = kernels_for("conv_transpose2d", x.dtype, stride=stride, padding=padding,
+                                   output_padding=output_padding, dilation=dilation, groups=groups)
         n = self.needs_input_grad
         if n:
             self.x = x if n[1] else None
@@ -55,16 +57,13 @@ class ConvTranspose2d(Function):
             self.shapes = (x.shape, w.shape)
             self.dtype = x.dtype
             self.config = (stride, padding, output_padding, dilation, groups)
-        return _k.conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation, groups)
+        return self.kernels.conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation, groups)
 
     def backward(self, g):
         n = self.needs_input_grad
-        stride, padding, output_padding, dilation, groups = self.config
-        gx, gw, gb = _k.conv_transpose2d_backward(
-            g.astype(self.dtype, copy=False), self.x, self.w, stride, padding, output_padding, dilation, groups,
-            need_input=n[0], need_weight=n[1], need_bias=len(n) > 2 and n[2],
-            x_shape=self.shapes[0], w_shape=self.shapes[1])
-        return gx, gw, gb
+        return self.kernels.conv_transpose2d_backward(
+            g.astype(self.dtype, copy=False), self.x, self.w, *self.config, need_input=n[0], need_weight=n[1],
+            need_bias=len(n) > 2 and n[2], x_shape=self.shapes[0], w_shape=self.shapes[1])
 
 
 # ------------------------------------------------------------------------------ validation

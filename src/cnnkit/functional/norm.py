@@ -9,22 +9,11 @@ import numpy as np
 from ..autograd import Function, Tensor
 from ..errors import InputError, InputTypeError
 from ..kernels import norm as K
-
-
-def _fold(x: np.ndarray) -> np.ndarray:
-    """(N, C, *spatial) -> (N, C, L)."""
-    return x.reshape(x.shape[0], x.shape[1], -1)
-
-
-def _unfold(y: np.ndarray, shape, rows: bool) -> np.ndarray:
-    """The inverse of :func:`_fold` or, for channels-last rows (M, C), the (N, C, *spatial) view of them."""
-    if not rows or len(shape) == 2:
-        return y.reshape(shape)
-    return np.moveaxis(y.reshape((shape[0],) + tuple(shape[2:]) + (shape[1],)), -1, 1)
+from ..kernels.backend import kernels_for
 
 
 class BatchNorm(Function):
-    """Batch normalisation over every axis but the channel axis (1).
+    """Batch normalisation over every axis but the channel axis (1). Runs on the backend's kernels.
 
     Training: y = (x - mean_B) / sqrt(var_B + eps) * weight + bias with the batch's mean and biased variance;
     the running statistics (when given) are updated in place:
@@ -33,59 +22,17 @@ class BatchNorm(Function):
     """
 
     def forward(self, x, running_mean, running_var, weight, bias, training=False, momentum=0.1, eps=1e-5):
-        rows = K.channels_last_rows(x)  # channels-last memory: the compiled row kernels
-        x3 = rows if rows is not None else _fold(x)
-        self.shape, self.x, self.weight, self.eps, self.training = x.shape, x3, weight, eps, training
-        self.rows = rows is not None
+        self.kernels = kernels_for("batch_norm", x.dtype, training=training)
         self.w_shape = None if weight is None else np.shape(weight)
         self.b_shape = None if bias is None else np.shape(bias)
-        w = None if weight is None else weight.reshape(-1)
-        b = None if bias is None else bias.reshape(-1)
-        if training:
-            if rows is not None:
-                y, mean, var, invstd = K.batch_norm_train_forward_rows(rows, w, b, eps)
-                n = rows.shape[0]
-            else:
-                y, mean, var, invstd = K.batch_norm_train_forward(x3, w, b, eps)
-                n = x3.shape[0] * x3.shape[2]
-            self.mean, self.invstd = mean, invstd
-            if running_mean is not None:
-                running_mean *= 1.0 - momentum
-                running_mean += (momentum * mean).reshape(running_mean.shape)
-                running_var *= 1.0 - momentum
-                running_var += (momentum * n / (n - 1) * var).reshape(running_var.shape)
-        else:
-            self.running_mean, self.running_var = running_mean.copy(), running_var.copy()
-            if rows is not None:
-                y = K.batch_norm_eval_forward_rows(rows, running_mean, running_var, w, b, eps)
-            else:
-                y = K.batch_norm_eval_forward(x3, running_mean, running_var, w, b, eps)
-        return _unfold(y, x.shape, rows is not None)
+        y, self.saved = self.kernels.batch_norm_forward(x, running_mean, running_var, weight, bias, training,
+                                                        momentum, eps)
+        return y
 
     def backward(self, g):
         need = self.needs_input_grad
-        need_w = len(need) > 3 and need[3]
-        need_b = len(need) > 4 and need[4]
-        rows = self.rows
-        w = None if self.weight is None else self.weight.reshape(-1)
-        if rows:  # the gradient as C-contiguous rows too (a copy only when it arrives in another layout)
-            g3 = K.channels_last_rows(g)
-            if g3 is None:
-                g3 = np.ascontiguousarray(np.moveaxis(g, 1, -1)).reshape(self.x.shape)
-        else:
-            g3 = _fold(g)
-        if self.training:
-            train_backward = K.batch_norm_train_backward_rows if rows else K.batch_norm_train_backward
-            dx, dw, db = train_backward(g3, self.x, self.mean, self.invstd, w, need[0], need_w, need_b)
-        elif rows:  # an affine map per channel: the (N, C, L) kernel on the rows seen as (1, C, M)
-            dx, dw, db = K.batch_norm_eval_backward(g3.T[None], self.x.T[None], self.running_mean,
-                                                    self.running_var, w, self.eps, need[0], need_w, need_b)
-            dx = None if dx is None else np.ascontiguousarray(dx[0].T)
-        else:
-            dx, dw, db = K.batch_norm_eval_backward(g3, self.x, self.running_mean, self.running_var, w, self.eps,
-                                                    need[0], need_w, need_b)
-        if dx is not None:
-            dx = _unfold(dx, self.shape, rows)
+        dx, dw, db = self.kernels.batch_norm_backward(g, self.saved, need[0], len(need) > 3 and need[3],
+                                                      len(need) > 4 and need[4])
         if dw is not None:
             dw = dw.reshape(self.w_shape)
         if db is not None:

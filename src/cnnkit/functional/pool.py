@@ -16,6 +16,7 @@ import numpy as np
 from ..autograd import Function, Tensor
 from ..errors import InputError, InputTypeError
 from ..kernels import pool as _k
+from ..kernels.backend import kernels_for
 from ..kernels.conv_arith import pair
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d"]
@@ -24,64 +25,43 @@ def _as_batch(x: np.ndarray) -> np.ndarray:
     return x[None] if x.ndim == 3 else x
 
 
-def _channels_last(x4: np.ndarray) -> np.ndarray | None:
-    """The C-contiguous (N, H, W, C) view of an (N, C, H, W) array with channels-last memory and C > 1, else None
-    (a one-channel array is both layouts and stays with the NCHW kernels)."""
-    xh = x4.transpose(0, 2, 3, 1)
-    return xh if x4.shape[1] > 1 and xh.flags.c_contiguous and not x4.flags.c_contiguous else None
-
-
-# ------------------------------------------------------------------------------ Functions
-
-
 class MaxPool2d(Function):
-    """y = max over each window; backward routes each gradient to its arg-max, summing where windows overlap."""
+    """y = max over each window; backward routes each gradient to its arg-max, summing where windows overlap.
+    Runs on the backend's kernels."""
 
     def forward(self, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices=False):
         x4 = _as_batch(x)
-        need_indices = return_indices or bool(self.needs_input_grad)
-        xh = _channels_last(x4)
-        if xh is not None:  # channels-last memory (a convolution's output): the compiled NHWC kernel
-            out, idx = _k.max_pool2d_forward_nhwc(xh, kernel_size, stride, padding, dilation, ceil_mode,
-                                                  return_indices=need_indices)
-            out, idx = out.transpose(0, 3, 1, 2), None if idx is None else idx.transpose(0, 3, 1, 2)
-        else:
-            out, idx = _k.max_pool2d_forward(x4, kernel_size, stride, padding, dilation, ceil_mode,
-                                             return_indices=need_indices)
-        if self.needs_input_grad:
-            self.shape, self.unbatched, self.indices = x4.shape, x.ndim == 3, idx
-            self.empty = _k.max_pool2d_empty_windows(*x4.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
+        self.kernels = kernels_for("max_pool2d", x.dtype, kernel_size=kernel_size, stride=stride, padding=padding,
+                                   dilation=dilation, ceil_mode=ceil_mode, return_indices=return_indices)
+        out, self.saved, idx = self.kernels.max_pool2d_forward(x4, kernel_size, stride, padding, dilation,
+                                                               ceil_mode, bool(self.needs_input_grad),
+                                                               return_indices)
+        self.shape, self.unbatched = x4.shape, x.ndim == 3
         if return_indices:
             self.extras = (idx[0] if x.ndim == 3 else idx,)
         return out[0] if x.ndim == 3 else out
 
     def backward(self, g):
-        g = _as_batch(g)
-        idx = self.indices
-        if self.empty is not None:  # windows lying wholly in the padding output -inf and pass nothing back
-            g, idx = np.where(self.empty, 0, g), np.where(self.empty, 0, idx)
-        idx_h = _channels_last(idx)
-        if idx_h is not None:
-            g_h = np.ascontiguousarray(g.transpose(0, 2, 3, 1))
-            n, c, h, w = self.shape
-            grad = _k.max_pool2d_backward_nhwc(g_h, idx_h, (n, h, w, c)).transpose(0, 3, 1, 2)
-        else:
-            grad = _k.max_pool2d_backward(g, idx, self.shape)
+        grad = self.kernels.max_pool2d_backward(_as_batch(g), self.saved, self.shape)
         return grad[0] if self.unbatched else grad
 
 
 class AvgPool2d(Function):
-    """y = window sum / divisor; backward spreads g / divisor evenly over each window."""
+    """y = window sum / divisor; backward spreads g / divisor evenly over each window. Runs on the backend's
+    kernels."""
 
     def forward(self, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
         self.shape = _as_batch(x).shape
         self.unbatched = x.ndim == 3
         self.args = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
-        out = _k.avg_pool2d_forward(_as_batch(x), *self.args)
+        self.kernels = kernels_for("avg_pool2d", x.dtype, kernel_size=kernel_size, stride=stride, padding=padding,
+                                   ceil_mode=ceil_mode, count_include_pad=count_include_pad,
+                                   divisor_override=divisor_override)
+        out = self.kernels.avg_pool2d_forward(_as_batch(x), *self.args)
         return out[0] if self.unbatched else out
 
     def backward(self, g):
-        grad = _k.avg_pool2d_backward(_as_batch(g), self.shape, *self.args)
+        grad = self.kernels.avg_pool2d_backward(_as_batch(g), self.shape, *self.args)
         return grad[0] if self.unbatched else grad
 
 

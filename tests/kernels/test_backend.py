@@ -1,0 +1,124 @@
+"""The backend seam: choosing a kernel set, restoring it, the environment variable, per-op fallback, and backward
+running on the kernels its forward ran on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import cnnkit as ck
+import cnnkit.nn.functional as F
+from cnnkit.kernels import backend
+from cnnkit.kernels.reference import ReferenceKernels
+
+
+class Recording(ReferenceKernels):
+    """The reference kernels, noting which ops ran; it declines float64 convolutions (to test the fallback)."""
+
+    name = "recording"
+
+    def __init__(self):
+        self.calls = []
+
+    def supports(self, op, dtype, **attrs):
+        return not (op == "conv2d" and dtype == np.float64)
+
+    def conv2d_forward(self, *args):
+        self.calls.append("conv2d_forward")
+        return super().conv2d_forward(*args)
+
+    def conv2d_backward(self, *args, **kwargs):
+        self.calls.append("conv2d_backward")
+        return super().conv2d_backward(*args, **kwargs)
+
+    def max_pool2d_backward(self, *args):
+        self.calls.append("max_pool2d_backward")
+        return super().max_pool2d_backward(*args)
+
+
+@pytest.fixture
+def recording():
+    kernels = Recording()
+    backend.register_backend("recording", kernels)
+    yield kernels
+    backend._registry.pop("recording", None)
+
+
+def test_reference_is_the_default_and_always_available():
+    assert ck.get_backend() == "numpy"
+    assert ck.available_backends()[0] == "numpy"
+    assert backend.kernels_for("conv2d", np.float32).name == "numpy"
+
+
+def test_set_backend_switches_and_the_context_manager_restores(recording):
+    assert ck.get_backend() == "numpy"
+    with ck.set_backend("recording"):
+        assert ck.get_backend() == "recording"
+        with ck.set_backend("numpy"):
+            assert ck.get_backend() == "numpy"
+        assert ck.get_backend() == "recording"
+    assert ck.get_backend() == "numpy"
+    ck.set_backend("recording")  # the plain call lasts
+    try:
+        assert ck.get_backend() == "recording"
+    finally:
+        ck.set_backend("numpy")
+    assert ck.get_backend() == "numpy"
+
+
+def test_restored_after_an_exception(recording):
+    with pytest.raises(ZeroDivisionError), ck.set_backend("recording"):
+        raise ZeroDivisionError
+    assert ck.get_backend() == "numpy"
+
+
+def test_unknown_backend_is_an_input_error():
+    with pytest.raises(ck.InputError, match="unknown backend 'nope'.*numpy"):
+        ck.set_backend("nope")
+    with pytest.raises(ck.InputTypeError, match="str"):
+        ck.set_backend(3)
+    assert ck.get_backend() == "numpy"
+
+
+def test_backward_runs_on_the_forward_kernels(recording):
+    rng = np.random.default_rng(0)
+    x = ck.tensor(rng.standard_normal((2, 3, 8, 8), dtype=np.float32), requires_grad=True)
+    w = ck.tensor(rng.standard_normal((4, 3, 3, 3), dtype=np.float32), requires_grad=True)
+    with ck.set_backend("recording"):
+        y = F.max_pool2d(F.conv2d(x, w, padding=1), 2)
+    assert recording.calls == ["conv2d_forward"]
+    y.sum().backward()  # the current backend is numpy again, the graph still names the recording kernels
+    assert recording.calls == ["conv2d_forward", "max_pool2d_backward", "conv2d_backward"]
+    with ck.set_backend("numpy"):
+        ref_x = ck.tensor(x.numpy(), requires_grad=True)
+        F.max_pool2d(F.conv2d(ref_x, w, padding=1), 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), ref_x.grad.numpy())
+
+
+def test_unsupported_arguments_fall_back_to_the_reference(recording):
+    x = ck.tensor(np.ones((1, 1, 4, 4)), requires_grad=True)  # float64: the recording set declines
+    w = ck.tensor(np.ones((1, 1, 3, 3)), requires_grad=True)
+    with ck.set_backend("recording"):
+        assert backend.kernels_for("conv2d", np.float64).name == "numpy"
+        F.conv2d(x, w).sum().backward()
+    assert recording.calls == []
+
+
+def _backend_in_fresh_process(env_value):
+    env = dict(os.environ)
+    env.pop(backend.ENV_VARIABLE, None)
+    if env_value is not None:
+        env[backend.ENV_VARIABLE] = env_value
+    return subprocess.run([sys.executable, "-c", "import cnnkit as ck; print(ck.get_backend())"], env=env,
+                          capture_output=True, text=True)
+
+
+def test_environment_variable_sets_the_starting_backend():
+    done = _backend_in_fresh_process("numpy")
+    assert done.returncode == 0 and done.stdout.strip() == "numpy"
+    done = _backend_in_fresh_process("no-such-backend")
+    assert done.returncode != 0 and "unknown backend 'no-such-backend'" in done.stderr
