@@ -17,7 +17,15 @@ __all__ = ["InputError", "InputTypeError", "StateDictError"]
 
 
 class InputError(ValueError):
-    """A user-input problem: the message says what was expected and what was received."""
+    """A user-input problem: the message says what was expected and what was received.
+
+    ``field`` optionally names the setting the user can change to fix it (a run-configuration field or a keyword
+    argument, e.g. ``"data_dir"``), so a front end can point at its own spelling of it (a command-line flag).
+    """
+
+    def __init__(self, message: str = "", *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class InputTypeError(InputError, TypeError):

@@ -39,12 +39,12 @@ def _train(model_kwargs: dict, optimizer: str, lr: float, epochs: int, seed: int
     import cnnkit as ck
 
     from .models.small import small_cnn
+    from .optim.factory import make_optimizer
     from .training import Trainer
-    from .workflow import build_optimizer
 
     ck.manual_seed(seed)
     model = small_cnn(num_classes=10, in_channels=1, input_size=8, **model_kwargs)
-    optimizer = build_optimizer(model, {"optimizer": optimizer, "lr": lr, "weight_decay": weight_decay})
+    optimizer = make_optimizer(optimizer, model.parameters(), lr=lr, weight_decay=weight_decay)
     history = Trainer(model, optimizer).fit(loaders[0], loaders[1], epochs=epochs)
     return {key: [float(v) for v in history[key]] for key in ("loss", "accuracy", "val_loss", "val_accuracy")}
 

@@ -48,25 +48,34 @@ from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A registry entry: the builder, its natural input (C, H, W) and a one-line description."""
+    """A registry entry: the builder, its natural input (C, H, W), a one-line description, the task it solves, the
+    dataset ``cnnkit train`` uses for it by default, and which data-dependent keyword arguments the builder takes
+    (``num_classes``, ``in_channels``, ``input_size``: :func:`build_model` passes only those)."""
 
     builder: Callable
     input_size: tuple[int, int, int]
     description: str
+    task: str = "classification"
+    default_dataset: str | None = None
+    adapts: frozenset = frozenset({"num_classes", "in_channels"})
 
 
 _IMAGENET = (3, 224, 224)
 _CIFAR = (3, 32, 32)
 _MNIST = (1, 28, 28)
+_CLASSES_ONLY = frozenset({"num_classes"})
 
 _REGISTRY: dict[str, ModelInfo] = {
-    "lenet5": ModelInfo(lenet5, _MNIST, "LeNet-5, 1x28x28 input (conv1 padded by 2)"),
+    "lenet5": ModelInfo(lenet5, _MNIST, "LeNet-5, 1x28x28 input (conv1 padded by 2)", default_dataset="mnist"),
     "alexnet": ModelInfo(alexnet, _IMAGENET, "AlexNet, torchvision's variant"),
     "alexnet_original": ModelInfo(partial(alexnet, original=True), (3, 227, 227),
                                   "AlexNet as in the 2012 paper (LRN, two groups)"),
-    "googlenet": ModelInfo(googlenet, _IMAGENET, "GoogLeNet / Inception v1, torchvision's variant"),
-    "conv_autoencoder": ModelInfo(conv_autoencoder, _MNIST, "convolutional autoencoder (no classes)"),
-    "small_cnn": ModelInfo(small_cnn, (1, 8, 8), "small CNN for 8x8 digits (input_size= sets H = W)"),
+    "googlenet": ModelInfo(googlenet, _IMAGENET, "GoogLeNet / Inception v1, torchvision's variant",
+                           adapts=_CLASSES_ONLY),
+    "conv_autoencoder": ModelInfo(conv_autoencoder, _MNIST, "convolutional autoencoder (no classes)",
+                                  task="reconstruction", default_dataset="mnist", adapts=frozenset({"in_channels"})),
+    "small_cnn": ModelInfo(small_cnn, (1, 8, 8), "small CNN for 8x8 digits (input_size= sets H = W)",
+                           default_dataset="digits", adapts=frozenset({"num_classes", "in_channels", "input_size"})),
 }
 for _name, _fn in [("vgg11", vgg11), ("vgg11_bn", vgg11_bn), ("vgg13", vgg13), ("vgg13_bn", vgg13_bn),
                    ("vgg16", vgg16), ("vgg16_bn", vgg16_bn), ("vgg19", vgg19), ("vgg19_bn", vgg19_bn)]:
@@ -80,44 +89,76 @@ for _name, _fn in [("preact_resnet18", preact_resnet18), ("preact_resnet34", pre
     _REGISTRY[_name] = ModelInfo(_fn, _IMAGENET, f"pre-activation ResNet-{_name[13:]} (ImageNet)")
 for _name, _fn in [("resnet20", resnet20), ("resnet32", resnet32), ("resnet44", resnet44), ("resnet56", resnet56),
                    ("resnet110", resnet110)]:
-    _REGISTRY[_name] = ModelInfo(_fn, _CIFAR, f"ResNet-{_name[6:]} (CIFAR, option-A shortcuts)")
+    _REGISTRY[_name] = ModelInfo(_fn, _CIFAR, f"ResNet-{_name[6:]} (CIFAR, option-A shortcuts)",
+                                 default_dataset="cifar10")
 for _name, _fn in [("densenet121", densenet121), ("densenet161", densenet161), ("densenet169", densenet169),
                    ("densenet201", densenet201)]:
     _REGISTRY[_name] = ModelInfo(_fn, _IMAGENET, f"DenseNet-{_name[8:]} (BC)")
 del _name, _fn
 
 
-def list_models() -> list[str]:
-    """Names accepted by :func:`get_model`, sorted."""
-    return sorted(_REGISTRY)
+def list_models(task: str | None = None) -> list[str]:
+    """Names accepted by :func:`get_model`, sorted; only those of ``task`` when given."""
+    return sorted(name for name, info in _REGISTRY.items() if task is None or info.task == task)
 
 
-def _info(name: str) -> ModelInfo:
+def model_info(name: str) -> ModelInfo:
+    """The registry entry of a model name (an :class:`InputError` listing the known names otherwise)."""
     if not isinstance(name, str):
         raise InputTypeError(f"get_model: expected a model name (str), got {type(name).__name__}")
     key = name.lower()
     if key not in _REGISTRY:
-        raise InputError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+        raise InputError(f"unknown model {name!r}; known models: {', '.join(list_models())}", field="model")
     return _REGISTRY[key]
 
 
 def get_model(name: str, **kwargs):
     """Build a model by name, e.g. ``get_model("resnet18", num_classes=10)``."""
-    return _info(name).builder(**kwargs)
+    return model_info(name).builder(**kwargs)
+
+
+def build_model(name: str, num_classes: int | None = None, in_channels: int | None = None,
+                input_size: int | None = None, **kwargs):
+    """Build a registered model for a dataset: of the data-dependent arguments, only those the model adapts to are
+    passed (:attr:`ModelInfo.adapts`); a dataset the model cannot take is an :class:`InputError` naming both."""
+    info = model_info(name)
+    given = {"num_classes": num_classes, "in_channels": in_channels, "input_size": input_size}
+    for key, value in given.items():
+        if value is None:
+            continue
+        if key in info.adapts:
+            kwargs[key] = value
+        elif key == "in_channels" and value != info.input_size[0]:
+            raise InputError(f"model {name!r} takes {info.input_size[0]}-channel images, but the data has "
+                             f"{value} channel(s)", field="model")
+        elif key == "num_classes":
+            raise InputError(f"model {name!r} ({info.task}) has no classes to set, got num_classes={value}",
+                             field="num_classes")
+    return info.builder(**kwargs)
 
 
 def model_input_size(name: str) -> tuple[int, int, int]:
     """The natural input (C, H, W) of a registered model, e.g. (3, 224, 224) for resnet50."""
-    return _info(name).input_size
+    return model_info(name).input_size
 
 
 def model_description(name: str) -> str:
     """One-line description of a registered model."""
-    return _info(name).description
+    return model_info(name).description
+
+
+def default_model(task: str, dataset: str) -> str | None:
+    """The model ``cnnkit train`` uses for ``task`` on ``dataset`` when none is named: the registered model of that
+    task whose default dataset it is (None when there is none)."""
+    for name in list_models(task):
+        if _REGISTRY[name].default_dataset == dataset:
+            return name
+    return None
 
 
 __all__ = [
-    "ModelInfo", "get_model", "list_models", "model_input_size", "model_description",
+    "ModelInfo", "get_model", "build_model", "model_info", "default_model", "list_models", "model_input_size",
+    "model_description",
     "LeNet5", "AlexNet", "VGG", "GoogLeNet", "GoogLeNetOutputs", "BasicConv2d", "Inception", "NaiveInception",
     "InceptionAux", "ResNet", "BasicBlock", "Bottleneck", "PreActResNet", "PreActBasicBlock", "PreActBottleneck",
     "CifarResNet", "PadShortcut", "DenseNet", "ConvAutoencoder", "SmallCNN", "small_cnn",

@@ -1,4 +1,5 @@
-"""Training: the fit loop, callbacks, metrics, checkpoints and history."""
+"""Training: tasks, the task-general fit loop, callbacks, streaming-metric plumbing, checkpoints, history and the
+run configuration."""
 
 from .callbacks import (
     Callback,
@@ -12,6 +13,16 @@ from .callbacks import (
     format_epoch_line,
 )
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .config import RESUMABLE_FIELDS, RunConfig
 from .history import History, diagnose
 from .metrics import accuracy, confusion_matrix, get_metric, precision_recall_f1, top_k_accuracy
+from .tasks import (
+    ClassificationTask,
+    DetectionTask,
+    Figure,
+    ReconstructionTask,
+    SegmentationTask,
+    Task,
+    get_task,
+)
 from .trainer import NonFiniteLossError, Trainer, TrainingInterrupted, fit

@@ -185,7 +185,8 @@ class HistoryLogger(Callback):
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch with the running loss/accuracy, then a Keras-like epoch line."""
+    """A tqdm bar per epoch with the running loss and the task's score (accuracy, mean IoU, ...), then a
+    Keras-like epoch line."""
 
     def __init__(self, stream=None, bar: bool = True):
         self.stream = stream or sys.stderr
@@ -204,7 +205,7 @@ class ProgressBar(Callback):
     def on_batch_end(self, trainer, logs):
         if self._tqdm is not None:
             self._tqdm.update(1)
-            self._tqdm.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k in ("loss", "accuracy")},
+            self._tqdm.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k != "batch"},
                                    refresh=False)
 
     def on_epoch_end(self, trainer, logs):

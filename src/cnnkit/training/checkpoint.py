@@ -18,7 +18,7 @@ from ..atomic import atomic_write
 from ..errors import InputError
 
 FORMAT = "cnnkit-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the run's settings are a run configuration under 'run' (1: a flat 'config' dict)
 
 
 class CheckpointError(InputError):

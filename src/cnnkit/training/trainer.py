@@ -1,7 +1,12 @@
-"""The fit loop: epochs of mini-batch training with validation, metrics, callbacks, checkpoints and resume.
+"""The fit loop for any task: epochs of mini-batch training with validation, streaming metrics, callbacks,
+checkpoints and resume.
 
-    trainer = Trainer(model, optimizer, loss_fn=F.cross_entropy, scheduler=sched, checkpoint_dir="runs/a")
+    trainer = Trainer(model, optimizer, task="classification", scheduler=sched, checkpoint_dir="runs/a")
     history = trainer.fit(train_loader, val_loader, epochs=10)
+    results = trainer.evaluate(test_loader, report=True)     # loss + the task's test metrics, one pass
+
+The :class:`~cnnkit.training.tasks.Task` says how a batch unpacks, the default loss and the metrics; the loop
+keeps no outputs (metrics are streaming: memory does not grow with the number of samples).
 
 Resuming (``trainer.load_checkpoint(path)`` then ``fit``) restores the model, optimizer, scheduler, callbacks,
 history, epoch and the global random state, so a run interrupted after epoch k and resumed ends with the same
@@ -20,11 +25,13 @@ import numpy as np
 
 from .. import random as ck_random
 from ..autograd import Tensor, no_grad
-from ..errors import InputError
+from ..errors import InputError, InputTypeError
+from ..metrics import MeanMetric, Metric
 from .callbacks import CallbackList, LRSchedulerStep, ModelCheckpoint
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .history import History
 from .metrics import get_metric
+from .tasks import get_task
 
 
 class NonFiniteLossError(InputError, RuntimeError):
@@ -40,42 +47,82 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.epoch, self.checkpoint = epoch, checkpoint
 
 
-def _default_loss(output, target):
-    from ..functional import cross_entropy
+class _FunctionMetric(MeanMetric):
+    """A plain ``fn(outputs, targets) -> float`` as a streaming metric: the batch-size-weighted mean of its batch
+    values (exact for per-sample averages such as accuracy)."""
 
-    return cross_entropy(output, target)
+    higher_is_better = True
+
+    def __init__(self, name: str, fn):
+        super().__init__(name, higher_is_better=True)
+        self.fn = fn
+
+    def update(self, output, target):
+        super().update(float(self.fn(output, target)), weight=len(target))
+
+
+def _metric_objects(spec) -> dict | None:
+    """User metrics: None (the task's), a dict name -> Metric, or names / callables / Metric objects."""
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        return dict(spec)
+    out = {}
+    for m in spec:
+        if isinstance(m, Metric):
+            out[m.name] = m
+        elif isinstance(m, str) and m == "accuracy":
+            from ..metrics import Accuracy
+
+            out[m] = Accuracy()
+        elif isinstance(m, str) or callable(m):
+            name = m if isinstance(m, str) else getattr(m, "__name__", "metric")
+            out[name] = _FunctionMetric(name, get_metric(m))
+        else:
+            raise InputTypeError(f"Trainer: a metric must be a name, a callable or a Metric, got {type(m).__name__}")
+    return out
 
 
 class Trainer:
-    """Train ``model`` with ``optimizer`` on batches ``(inputs, targets)``; see the module docstring."""
+    """Train ``model`` with ``optimizer`` for ``task`` (a name or a :class:`~cnnkit.training.tasks.Task`); see the
+    module docstring.
 
-    def __init__(self, model, optimizer, loss_fn=None, metrics=("accuracy",), scheduler=None,
-                 scheduler_per_batch: bool = False, callbacks=(), l1: float = 0.0, checkpoint_dir=None,
-                 config: dict | None = None, monitor: str = "val_loss"):
+    ``loss_fn(output, target)`` replaces the task's loss; ``metrics`` replaces its epoch metrics (a dict of
+    :class:`~cnnkit.metrics.Metric`, or names/callables); ``info`` describes the data
+    (:class:`~cnnkit.data.registry.DataInfo`: the number of classes for the metrics; inferred from the outputs
+    when omitted); ``monitor`` is the logged value ``best.ckpt`` follows (the task's by default); ``run`` is
+    extra state saved in every checkpoint (the run configuration).
+    """
+
+    def __init__(self, model, optimizer, task="classification", loss_fn=None, metrics=None, info=None,
+                 scheduler=None, scheduler_per_batch: bool = False, callbacks=(), checkpoint_dir=None,
+                 run: dict | None = None, monitor: str | None = None, mode: str = "auto"):
         self.model, self.optimizer = model, optimizer
-        self.loss_fn = loss_fn or _default_loss
-        self.metrics = {(m if isinstance(m, str) else getattr(m, "__name__", "metric")): get_metric(m)
-                        for m in metrics}
+        self.task = get_task(task)
+        self.loss_fn = loss_fn
+        self.info = info
+        self._user_metrics = _metric_objects(metrics)
         self.scheduler = scheduler
-        self.l1 = float(l1)
-        self.config = dict(config or {})
+        self.run = dict(run or {})
         self.history = History()
         self.epoch = 0  # epochs completed
         self.epochs = 0
         self.steps_per_epoch = None
         self.stop_training = False
+        self.monitor = monitor or self.task.monitor
+        mode = self.task.mode if mode == "auto" and monitor is None else mode
         cbs = list(callbacks)
         if scheduler is not None:
-            cbs.insert(0, LRSchedulerStep(scheduler, per_batch=scheduler_per_batch, monitor=monitor))
+            cbs.insert(0, LRSchedulerStep(scheduler, per_batch=scheduler_per_batch, monitor=self.monitor))
         self.checkpoint = None
         if checkpoint_dir is not None:
-            self.checkpoint = ModelCheckpoint(checkpoint_dir, monitor=monitor)
+            self.checkpoint = ModelCheckpoint(checkpoint_dir, monitor=self.monitor, mode=mode)
             cbs.append(self.checkpoint)
         self.callbacks = CallbackList(cbs)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
-        """Everything needed to resume: model, optimizer, scheduler, callbacks, RNG, epoch, history, config."""
+        """Everything needed to resume: model, optimizer, scheduler, callbacks, RNG, epoch, history, run."""
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -84,7 +131,7 @@ class Trainer:
             "rng": ck_random.get_rng_state(),
             "epoch": self.epoch,
             "history": self.history.to_dict(),
-            "config": self.config,
+            "run": self.run,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -117,31 +164,44 @@ class Trainer:
         return save_checkpoint(path, self.state_dict())
 
     def load_checkpoint(self, path) -> dict:
-        """Restore from a checkpoint file; returns its config."""
+        """Restore from a checkpoint file; returns its saved run state."""
         state = load_checkpoint(path)
         self.load_state_dict(state)
-        return state.get("config", {})
+        return state.get("run") or {}
+
+    # ------------------------------------------------------------------ metrics
+    def _info_for(self, output):
+        """The data description the task's metrics need (classes inferred from the output if not given)."""
+        if self.info is not None:
+            return self.info
+        from ..data.registry import DataInfo
+
+        classes = int(output.shape[1]) if output is not None and output.ndim >= 2 else 0
+        return DataInfo(0, 0, classes)
+
+    def _new_metrics(self, output, test: bool) -> dict:
+        if self._user_metrics is not None and not test:
+            metrics = self._user_metrics
+            for m in metrics.values():
+                m.reset()
+            return metrics
+        info = self._info_for(output)
+        return self.task.test_metrics(info) if test else self.task.metrics(info)
 
     # ------------------------------------------------------------------ loops
-    def _loss(self, output, target):
-        loss = self.loss_fn(output, target)
-        if self.l1:
-            from ..optim.regularization import l1_penalty
-
-            loss = loss + l1_penalty(self.model.parameters(), self.l1)
-        return loss
+    def _forward(self, inputs, targets):
+        return self.task.forward(self.model, inputs, targets, self.loss_fn)
 
     def train_step(self, inputs, targets):
-        """One optimisation step; returns (loss value, outputs array)."""
-        output = self.model(inputs)
-        loss = self._loss(output, targets)
+        """One optimisation step; returns (loss value, outputs for the metrics or None)."""
+        loss, output = self._forward(inputs, targets)
         value = float(loss.item())
         if not math.isfinite(value):
             raise NonFiniteLossError(value)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        return value, output.data
+        return value, output
 
     def fit(self, train_loader, val_loader=None, epochs: int = 1) -> History:
         """Train until ``epochs`` epochs are completed in total (a resumed trainer continues where it stopped)."""
@@ -167,7 +227,7 @@ class Trainer:
                 where = f"; the last good checkpoint is kept at {kept}" if kept else ""
                 raise NonFiniteLossError(
                     f"training stopped: the loss became {err.args[0]} in epoch {epoch}{where}. "
-                    f"Try a lower learning rate.") from None
+                    f"Try a lower learning rate.", field="lr") from None
             self.epoch = epoch
             self.history.append(logs)
             self.callbacks.on_epoch_end(self, logs)
@@ -178,56 +238,82 @@ class Trainer:
         self.callbacks.on_epoch_begin(self, {"epoch": epoch})
         self.model.train()
         start = time.perf_counter()
-        total_loss, count, outputs, targets = 0.0, 0, [], []
-        for step, (x, y) in enumerate(train_loader):
+        loss_mean, metrics = MeanMetric(), None
+        score = self.task.score
+        for step, batch in enumerate(train_loader):
             self.callbacks.on_batch_begin(self, {"batch": step})
-            loss, out = self.train_step(x, y)
-            n = len(y)
-            total_loss += loss * n
-            count += n
-            outputs.append(out)
-            targets.append(y.data if isinstance(y, Tensor) else np.asarray(y))
-            batch_logs = {"batch": step, "loss": total_loss / count}
-            if "accuracy" in self.metrics and out.ndim == 2:
-                batch_logs["accuracy"] = float(np.mean(np.concatenate([o.argmax(1) for o in outputs[-20:]]) ==
-                                                       np.concatenate(targets[-20:])))
+            inputs, targets = self.task.unpack(batch)
+            loss, output = self.train_step(inputs, targets)
+            loss_mean.update(loss, weight=self.task.batch_size(inputs))
+            batch_logs = {"batch": step, "loss": loss_mean.compute()}
+            if output is not None:
+                if metrics is None:
+                    metrics = self._new_metrics(output.data, test=False)
+                for m in metrics.values():
+                    m.update(output.data, _targets(targets))
+                if score in metrics:
+                    batch_logs[score] = float(metrics[score].compute())
             self.callbacks.on_batch_end(self, batch_logs)
-        logs = {"epoch": epoch, "loss": total_loss / max(count, 1)}
-        logs.update(self._metric_values(np.concatenate(outputs), np.concatenate(targets)))
+        logs = {"epoch": epoch, "loss": loss_mean.compute()}
+        logs.update({name: float(m.compute()) for name, m in (metrics or {}).items()})
         if val_loader is not None:
-            val = self.evaluate(val_loader)
-            logs.update({f"val_{k}": v for k, v in val.items()})
+            logs.update({f"val_{k}": v for k, v in self.evaluate(val_loader).items()})
         logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
         logs["time"] = time.perf_counter() - start
         return logs
 
-    def _metric_values(self, outputs, targets) -> dict:
-        if outputs.ndim != 2:
-            return {}
-        return {name: float(fn(outputs, targets)) for name, fn in self.metrics.items()}
+    def evaluate(self, loader, report: bool = False) -> dict:
+        """Mean loss and metrics over a loader (eval mode, no gradients), in one pass keeping no outputs; with
+        ``report`` the task's test metrics (which may hold arrays, e.g. a confusion matrix) instead of the epoch
+        metrics."""
+        was_training = self.model.training
+        self.model.eval()
+        loss_mean, metrics = MeanMetric(), None
+        try:
+            with no_grad():
+                for batch in loader:
+                    inputs, targets = self.task.unpack(batch)
+                    loss, output = self._forward(inputs, targets)
+                    if loss is not None:
+                        loss_mean.update(float(loss.item()), weight=self.task.batch_size(inputs))
+                    if metrics is None:
+                        metrics = self._new_metrics(None if output is None else _data(output), test=report)
+                    for m in metrics.values():
+                        m.update(_data(output), _targets(targets))
+        finally:
+            self.model.train(was_training)
+        results = {"loss": loss_mean.compute()}
+        results.update({name: (m.compute() if report else float(m.compute()))
+                        for name, m in (metrics or {}).items()})
+        return results
 
     def predict(self, loader) -> tuple[np.ndarray, np.ndarray]:
-        """Model outputs and targets over a loader, in eval mode without gradients."""
+        """Every model output and target of a loader, concatenated (eval mode, no gradients). This keeps all
+        outputs in memory by design; :meth:`evaluate` is the streaming way to measure a model."""
         was_training = self.model.training
         self.model.eval()
         outputs, targets = [], []
-        with no_grad():
-            for x, y in loader:
-                outputs.append(self.model(x).data)
-                targets.append(y.data if isinstance(y, Tensor) else np.asarray(y))
-        self.model.train(was_training)
+        try:
+            with no_grad():
+                for batch in loader:
+                    inputs, target = self.task.unpack(batch)
+                    outputs.append(self.model(inputs).data)
+                    targets.append(_targets(target))
+        finally:
+            self.model.train(was_training)
         return np.concatenate(outputs), np.concatenate(targets)
 
-    def evaluate(self, loader) -> dict:
-        """Mean loss and metrics over a loader (eval mode, no gradients)."""
-        outputs, targets = self.predict(loader)
-        with no_grad():
-            loss = float(self.loss_fn(Tensor(outputs), Tensor(targets)).item())
-        return {"loss": loss, **self._metric_values(outputs, targets)}
+
+def _data(output):
+    return output.data if isinstance(output, Tensor) else output
 
 
-def fit(model, train_loader, val_loader=None, epochs: int = 1, optimizer=None, loss_fn=None,
-        metrics=("accuracy",), callbacks=(), **kwargs) -> History:
+def _targets(targets):
+    return targets.data if isinstance(targets, Tensor) else targets
+
+
+def fit(model, train_loader, val_loader=None, epochs: int = 1, optimizer=None, loss_fn=None, metrics=None,
+        callbacks=(), **kwargs) -> History:
     """Functional form of ``Trainer(...).fit(...)``; the optimizer defaults to Adam(lr=1e-3)."""
     if optimizer is None:
         from ..optim import Adam

@@ -31,11 +31,14 @@ def _save(fig, path) -> Path:
     return Path(path)
 
 
-def plot_curves(history, path, title: str = "Training curves") -> Path:
-    """Loss and accuracy per epoch, train (solid) vs validation (dashed): the gap shows over-/under-fitting."""
+def plot_curves(history, path, title: str = "Training curves", keys=("loss", "accuracy")) -> Path:
+    """One panel per logged value in ``keys`` (those the history has), per epoch, train (solid) vs validation
+    (dashed): the gap shows over-/under-fitting."""
     plt = _pyplot()
     epochs = history["epoch"]
-    panels = [("loss", "Loss")] + ([("accuracy", "Accuracy")] if "accuracy" in history.keys() else [])
+    logged = history.keys()
+    panels = [(key, key.replace("_", " ").capitalize().replace("iou", "IoU").replace("Psnr", "PSNR"))
+              for key in keys if key in logged]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False, layout="constrained")
     for ax, (key, label) in zip(axes[0], panels, strict=True):
         ax.plot(epochs, history[key], "o-", label=f"train {key}")

@@ -1,0 +1,328 @@
+"""Training runs end to end: from a :class:`~cnnkit.training.config.RunConfig` to a run folder, and back.
+
+    result = train_run(RunConfig(dataset="digits", epochs=10), out="runs/a")
+    result.report["test_accuracy"], result.folder, result.history
+    loaded = load_run("runs/a/best.ckpt")          # model (weights loaded, eval mode), task, config, data info
+    evaluate_run("runs/a/best.ckpt")               # the test report again
+
+A run folder holds ``last.ckpt`` and ``best.ckpt`` (every checkpoint stores the run configuration, the data
+description and the task, so a checkpoint alone rebuilds its model), ``history.json``, ``metrics.json`` (the task's
+test report plus the fit diagnosis), ``curves.png`` and the task's pictures (a confusion matrix for
+classification). This module does the work; the ``cnnkit`` command only parses arguments and formats results.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import write_text
+from .errors import InputError
+from .training.checkpoint import CheckpointError, load_checkpoint
+from .training.config import RESUMABLE_FIELDS, RunConfig
+
+__all__ = ["Run", "RunResult", "LoadedRun", "train_run", "load_run", "evaluate_run", "predict_images", "run_state",
+           "read_run_state", "free_folder", "DEFAULT_RUNS"]
+
+DEFAULT_RUNS = Path("runs")
+EVAL_BATCH = 256
+LENGTH_DEFINED_SCHEDULES = ("step", "cosine", "onecycle")  # planned over the run's length
+
+
+@dataclass
+class RunResult:
+    """What a finished run produced: its folder, the per-epoch history and the test report (metrics.json)."""
+
+    folder: Path
+    history: object
+    report: dict
+    files: list[str]
+
+
+@dataclass
+class LoadedRun:
+    """A checkpoint rebuilt: the model (weights loaded, eval mode), its task, run configuration, data description
+    and the checkpoint's epoch."""
+
+    model: object
+    task: object
+    config: RunConfig
+    info: object
+    epoch: int
+    path: Path
+
+
+# ---------------------------------------------------------------------------------------------------- saved state
+def run_state(config: RunConfig, info) -> dict:
+    """What each checkpoint stores about its run (see :func:`read_run_state`)."""
+    return {"config": config.to_dict(), "data": info.to_dict()}
+
+
+def _legacy_config(config: dict):
+    """A checkpoint written before run configurations existed kept one flat dict: map it onto the new fields (what
+    the old code did with each setting, so the rebuilt optimizer is the one that trained the weights)."""
+    from .data.registry import DataInfo
+
+    if "in_channels" not in config:
+        raise CheckpointError("checkpoint: its training settings are from an older format and lack the data "
+                              "description (in_channels, input_size, num_classes); retrain with this version")
+    keep = ("model", "dataset", "data_dir", "image_size", "epochs", "batch_size", "optimizer", "lr", "schedule",
+            "warmup", "weight_decay", "l1", "augment", "val_fraction", "seed")
+    fields = {k: config[k] for k in keep if k in config}
+    if fields.get("dataset") != "folder":
+        fields["image_size"] = None  # only the image folder was resized; the old default (32) meant nothing else
+    if config.get("optimizer") in ("momentum", "nesterov"):
+        fields["momentum"] = config.get("momentum", 0.9)  # the old code passed momentum to these only
+    return RunConfig(**fields), DataInfo.from_dict(config)
+
+
+def read_run_state(state: dict, path) -> tuple[RunConfig, object]:
+    """(config, data info) of a loaded checkpoint; checkpoints of the older flat-dict format are converted."""
+    from .data.registry import DataInfo
+
+    run = state.get("run")
+    if isinstance(run, dict) and "config" in run:
+        return RunConfig.from_dict(run["config"]), DataInfo.from_dict(run.get("data", {}))
+    if isinstance(state.get("config"), dict) and "model" in state["config"]:
+        return _legacy_config(state["config"])
+    raise CheckpointError(f"{path}: the checkpoint has no training config (not written by cnnkit train)")
+
+
+# ---------------------------------------------------------------------------------------------------- building
+def _loaders(config: RunConfig, bundle, task):
+    """(train, validation, test) DataLoaders: a seeded validation split of the training set."""
+    from .data import DataLoader, TransformDataset, train_val_split
+
+    train_set, val_set = bundle.train, None
+    if config.val_fraction > 0:
+        train_set, val_set = train_val_split(bundle.train, config.val_fraction, seed=config.seed)
+    if config.augment:
+        if bundle.augmentation is None:
+            raise InputError(f"dataset {bundle.name!r} has no augmentation for {bundle.task}", field="augment")
+        train_set = TransformDataset(train_set, bundle.augmentation())
+    collate = task.collate_fn
+    train = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, collate_fn=collate)
+    val = DataLoader(val_set, batch_size=EVAL_BATCH, collate_fn=collate) if val_set is not None else None
+    test = DataLoader(bundle.test, batch_size=EVAL_BATCH, collate_fn=collate)
+    return train, val, test
+
+
+def _model(config: RunConfig, info, task):
+    from .models import build_model
+
+    return build_model(config.model, num_classes=info.num_classes if task.has_classes else None,
+                       in_channels=info.in_channels, input_size=info.input_size, **config.model_kwargs)
+
+
+def _task(config: RunConfig):
+    from .models import model_info
+    from .training.tasks import get_task
+
+    model_task = model_info(config.model).task
+    if model_task != config.task:
+        raise InputError(f"model {config.model!r} is a {model_task} model, but the run's task is {config.task}",
+                         field="model")
+    return get_task(config.task)
+
+
+def free_folder(base: Path) -> Path:
+    """``base``, or ``base-2``, ``base-3``, ... whichever does not exist yet."""
+    if not base.exists():
+        return base
+    for i in range(2, 10_000):
+        candidate = base.with_name(f"{base.name}-{i}")
+        if not candidate.exists():
+            return candidate
+    raise InputError(f"no free run folder next to {base}", field="out")
+
+
+class Run:
+    """A training run ready to go: configuration, data, loaders, model, optimizer, schedule and trainer for its
+    folder. :meth:`start` a new one or :meth:`resume` one from its folder, then :meth:`train`."""
+
+    def __init__(self, config: RunConfig, folder: Path, callbacks=(), checkpoint: Path | None = None):
+        import cnnkit as ck
+
+        from .data.registry import load_dataset
+        from .optim.factory import make_optimizer, make_schedule
+        from .training import EarlyStopping, HistoryLogger, Trainer
+
+        self.config = config.validate().resolved()
+        self.folder = Path(folder)
+        self.task = _task(self.config)
+        c = self.config
+        ck.manual_seed(c.seed)
+        self.data = load_dataset(c.dataset, c.task, c.data_dir, download=c.download, image_size=c.image_size)
+        self.info = self.data.info
+        self.train_loader, self.val_loader, self.test_loader = _loaders(c, self.data, self.task)
+        self.model = _model(c, self.info, self.task)
+        self.optimizer = make_optimizer(c.optimizer, self.model.parameters(), lr=c.lr, momentum=c.momentum,
+                                        weight_decay=c.weight_decay, l1=c.l1)
+        scheduler, per_batch = make_schedule(c.schedule, self.optimizer, c.epochs, len(self.train_loader), c.warmup)
+        callbacks = [*callbacks, HistoryLogger(self.folder / "history.json")]
+        if c.patience:
+            callbacks.append(EarlyStopping(patience=c.patience, restore_best_weights=False))
+        self.trainer = Trainer(self.model, self.optimizer, task=self.task, info=self.info, scheduler=scheduler,
+                               scheduler_per_batch=per_batch, callbacks=callbacks, checkpoint_dir=self.folder,
+                               run=run_state(c, self.info))
+        if checkpoint is not None:
+            self.trainer.load_checkpoint(checkpoint)
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def start(cls, config: RunConfig, out=None, callbacks=()) -> Run:
+        """A new run in ``out`` (default ``runs/<dataset>-<model>``, numbered if taken); a folder that already
+        holds a run is refused."""
+        config = config.validate().resolved()
+        if out is None:
+            folder = free_folder(DEFAULT_RUNS / f"{config.dataset}-{config.model}")
+        else:
+            folder = Path(out)
+            if folder.exists() and not folder.is_dir():
+                raise InputError(f"{folder} exists and is not a folder", field="out")
+            if (folder / "last.ckpt").exists():
+                raise InputError(f"{folder} already holds a run; resume it or choose another folder", field="out")
+        return cls(config, folder, callbacks)
+
+    @classmethod
+    def resume(cls, out, changes: dict | None = None, callbacks=()) -> Run:
+        """The run in folder ``out`` continued from its ``last.ckpt`` with its saved configuration. ``changes``
+        may set the fields in :data:`~cnnkit.training.config.RESUMABLE_FIELDS` (e.g. more ``epochs``); a change to
+        any other field is refused, naming the saved value. A schedule planned over the run's length (step,
+        cosine, one-cycle) cannot be extended: its learning rates so far would not belong to the longer plan."""
+        folder = Path(out)
+        checkpoint = folder / "last.ckpt"
+        if not checkpoint.is_file():
+            raise InputError(f"no checkpoint to resume at {checkpoint}", field="out")
+        saved, _ = read_run_state(load_checkpoint(checkpoint), checkpoint)
+        changes = dict(changes or {})
+        for name, value in changes.items():
+            if name not in RESUMABLE_FIELDS and getattr(saved, name) != value:
+                raise InputError(f"{folder} was trained with {name}={getattr(saved, name)!r}; a resumed run keeps "
+                                 f"its settings (only {', '.join(RESUMABLE_FIELDS)} may change), got {value!r}",
+                                 field=name)
+        config = replace(saved, **changes)
+        if config.epochs != saved.epochs and saved.schedule in LENGTH_DEFINED_SCHEDULES:
+            raise InputError(f"{folder} has a {saved.schedule} learning-rate schedule planned over {saved.epochs} "
+                             f"epochs; it cannot be extended to {config.epochs} (the rates already used belong to "
+                             f"the shorter plan). Start a new run, or use a schedule that is not planned over the "
+                             f"run's length (none, exponential, plateau) to extend runs later", field="epochs")
+        return cls(config, folder, callbacks, checkpoint=checkpoint)
+
+    # ------------------------------------------------------------------ running
+    @property
+    def epoch(self) -> int:
+        """Epochs completed so far (more than 0 for a resumed run)."""
+        return self.trainer.epoch
+
+    def describe(self) -> str:
+        """One line: what is trained on what, with how much data, into which folder."""
+        c = self.config
+        n_val = len(self.val_loader.dataset) if self.val_loader else 0
+        params = sum(p.numel() for p in self.model.parameters())
+        return (f"Training {c.model} ({c.task}) on {c.dataset}: {len(self.train_loader.dataset)} train / {n_val} val "
+                f"/ {len(self.test_loader.dataset)} test images, {params:,} parameters -> {self.folder}")
+
+    def train(self) -> RunResult:
+        """Fit for the configured epochs (raises ``TrainingInterrupted`` on Ctrl-C, with the state saved), then
+        evaluate the test set once and write the report and pictures."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        history = self.trainer.fit(self.train_loader, self.val_loader, epochs=self.config.epochs)
+        report, figures = _test_report(self.trainer, self.test_loader, self.task, self.info)
+        from .training.history import diagnose
+
+        report.update(epochs=self.trainer.epoch, fit=diagnose(history, score=self.task.score),
+                      run_folder=str(self.folder))
+        write_text(self.folder / "metrics.json", json.dumps(report, indent=2))
+        files = ["last.ckpt", "best.ckpt", "history.json", "metrics.json"]
+        files += _draw(self.folder, history, self.task, figures, title=f"{self.config.model} on {self.config.dataset}")
+        return RunResult(self.folder, history, report, files)
+
+
+def _test_report(trainer, loader, task, info) -> tuple[dict, list]:
+    """The task's test report and figures from ONE evaluation pass."""
+    results = trainer.evaluate(loader, report=True)
+    results["test_loss"] = results.pop("loss")
+    return task.report(results, info)
+
+
+def _draw(folder: Path, history, task, figures, title: str) -> list[str]:
+    """curves.png and the task's figures; returns the file names written."""
+    from . import viz
+
+    viz.plot_curves(history, folder / "curves.png", title=title, keys=task.curves)
+    written = ["curves.png"]
+    for fig in figures:
+        draw = viz.FIGURES[fig.kind]
+        draw(folder / fig.filename, **fig.data)
+        written.append(fig.filename)
+    return written
+
+
+def train_run(config: RunConfig, out=None, callbacks=(), resume: bool = False) -> RunResult:
+    """Train a run to the end: :meth:`Run.start` (or, with ``resume``, :meth:`Run.resume` of ``out`` with the
+    config's epochs), then :meth:`Run.train`."""
+    if resume:
+        run = Run.resume(out, {"epochs": config.epochs}, callbacks=callbacks)
+    else:
+        run = Run.start(config, out, callbacks=callbacks)
+    return run.train()
+
+
+# ---------------------------------------------------------------------------------------------------- checkpoints
+def load_run(checkpoint) -> LoadedRun:
+    """Rebuild the model of a checkpoint (weights loaded, eval mode) with its task, configuration and data
+    description."""
+    path = Path(checkpoint)
+    state = load_checkpoint(path)
+    config, info = read_run_state(state, path)
+    config = config.resolved()
+    if "model" not in state:
+        raise CheckpointError(f"{path}: the checkpoint has no model weights")
+    task = _task(config)
+    model = _model(config, info, task)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return LoadedRun(model, task, config, info, int(state.get("epoch", 0)), path)
+
+
+def evaluate_run(checkpoint, data_dir=None) -> dict:
+    """The test report of a checkpoint on its run's test set (``data_dir`` overrides where the data lives)."""
+    from .data.registry import load_dataset
+    from .optim.factory import make_optimizer
+    from .training import Trainer
+
+    loaded = load_run(checkpoint)
+    config = replace(loaded.config, data_dir=data_dir) if data_dir else loaded.config
+    bundle = load_dataset(config.dataset, config.task, config.data_dir, image_size=config.image_size)
+    _, _, test = _loaders(replace(config, val_fraction=0.0, augment=False), bundle, loaded.task)
+    optimizer = make_optimizer(config.optimizer, loaded.model.parameters(), lr=config.lr)
+    trainer = Trainer(loaded.model, optimizer, task=loaded.task, info=loaded.info)
+    report, _ = _test_report(trainer, test, loaded.task, loaded.info)
+    return {"checkpoint": str(loaded.path), "epoch": loaded.epoch, **report}
+
+
+def predict_images(loaded: LoadedRun, paths, resize: bool = False, top_k: int = 3) -> list[dict]:
+    """Top-k classes of each image file for a classification checkpoint."""
+    import cnnkit as ck
+
+    from .data.images import read_image
+
+    if loaded.task.name != "classification":
+        raise InputError(f"{loaded.path} is a {loaded.task.name} checkpoint; predicting classes needs a "
+                         f"classification one", field="checkpoint")
+    info = loaded.info
+    images = np.stack([read_image(p, info.in_channels, info.input_size, resize=resize) for p in paths])
+    with ck.no_grad():
+        probs = ck.functional.softmax(loaded.model(ck.tensor(images)), dim=1).numpy()
+    classes = list(info.classes) or [str(i) for i in range(probs.shape[1])]
+    k = max(1, min(top_k, probs.shape[1]))
+    results = []
+    for path, p in zip(paths, probs, strict=True):
+        top = np.argsort(-p)[:k]
+        results.append({"image": str(path), "top": [{"class": classes[i], "index": int(i),
+                                                      "probability": round(float(p[i]), 6)} for i in top]})
+    return results
