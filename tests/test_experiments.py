@@ -5,6 +5,7 @@ import json
 import pytest
 
 from cnnkit import experiments, viz
+from cnnkit.experiments import _common, optimizers, overfitting
 
 
 @pytest.fixture
@@ -22,13 +23,13 @@ def captured(monkeypatch):
 
 
 def test_optimizers_experiment_plots_what_it_trained(tmp_path, captured):
-    result = experiments.run_optimizers(tmp_path, epochs=2, n_train=96, n_val=64)
+    result = optimizers.run(tmp_path, epochs=2, n_train=96, n_val=64)
     assert set(result["runs"]) == {"SGD", "Momentum", "AdaGrad", "RMSprop", "Adam"}
     plotted = captured["plot_series"][0]
     assert plotted == {name: run["loss"] for name, run in result["runs"].items()}
     # the plotted curve is the training history: retrain one optimizer and compare
-    loaders = experiments._digits_subset(96, 64, 0)
-    again = experiments._train({}, "adam", experiments.OPTIMIZERS["Adam"][1], 2, 0, loaders)
+    loaders = _common.digits_subset(96, 64, 0)
+    again = _common.train_small_cnn({}, "adam", optimizers.OPTIMIZERS["Adam"][1], 2, 0, loaders)
     assert again["loss"] == pytest.approx(result["runs"]["Adam"]["loss"], rel=1e-6)
     assert (tmp_path / "optimizers.png").is_file() and (tmp_path / "optimizer_paths.png").is_file()
     paths = captured["plot_paths_2d"][1]
@@ -37,7 +38,7 @@ def test_optimizers_experiment_plots_what_it_trained(tmp_path, captured):
 
 
 def test_overfitting_experiment_json_matches_plot(tmp_path, captured):
-    result = experiments.run_overfitting(tmp_path, epochs=2, n_train=64, n_val=64)
+    result = overfitting.run(tmp_path, epochs=2, n_train=64, n_val=64)
     panels = captured["plot_panels"][0]
     for name, run in result["runs"].items():
         assert panels[name] == {"train loss": run["loss"], "val loss": run["val_loss"]}
@@ -45,7 +46,7 @@ def test_overfitting_experiment_json_matches_plot(tmp_path, captured):
 
 
 def test_run_experiment_writes_json(tmp_path, monkeypatch):
-    monkeypatch.setattr(experiments, "run_overfitting",
+    monkeypatch.setitem(experiments.EXPERIMENTS, "overfitting",
                         lambda out, epochs=30, seed=0: {"experiment": "overfitting", "runs": {}, "message": "m"})
     result = experiments.run_experiment("overfitting", out=tmp_path, epochs=1)
     assert json.loads((tmp_path / "overfitting.json").read_text())["experiment"] == "overfitting"

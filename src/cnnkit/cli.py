@@ -186,8 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=None, passthrough="summary")
     p = sub.add_parser("bench", help="benchmark against PyTorch", add_help=False)
     p.set_defaults(func=None, passthrough="bench")
-    p = sub.add_parser("experiment", help="the lessons as runnable experiments: optimizers | overfitting")
-    p.add_argument("name", choices=["optimizers", "overfitting"])
+    from .experiments import EXPERIMENTS
+
+    p = sub.add_parser("experiment", help=f"the lessons as runnable experiments: {' | '.join(EXPERIMENTS)}")
+    p.add_argument("name", choices=list(EXPERIMENTS))
     p.add_argument("--out", default=None, help="output folder (default runs/experiment-<name>)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
