@@ -223,3 +223,26 @@ def test_composite_expression_matches_torch():
     ref.sum().backward()
     assert_close(x.grad, tx.grad)
     assert_close(y.grad, ty.grad)
+
+
+def test_declared_tensor_methods_are_the_attached_ones():
+    """autograd.py declares (for editors and type checkers) exactly the operators and methods that
+    cnnkit.functional attaches to Tensor at import time."""
+    import ast
+    import inspect
+
+    from cnnkit import autograd
+    from cnnkit.functional import math, shape
+
+    tree = ast.parse(inspect.getsource(autograd.Tensor))
+    block = next(node for node in ast.walk(tree)
+                 if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
+    declared = {node.name for node in block.body if isinstance(node, ast.FunctionDef)}
+
+    class Probe:
+        pass
+
+    math.attach_tensor_methods(Probe)
+    shape.attach_tensor_methods(Probe)
+    attached = set(vars(Probe)) - set(vars(type("Empty", (), {}))) - {"__hash__"}  # __hash__: object's own
+    assert declared == attached

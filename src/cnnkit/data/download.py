@@ -165,10 +165,8 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
 def _progress_bar(total, initial, name, enabled):
     if not enabled:
         return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        return None
+    from tqdm.auto import tqdm
+
     return tqdm(total=total, initial=initial, unit="B", unit_scale=True, desc=name, leave=False)
 
 

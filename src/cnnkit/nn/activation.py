@@ -40,10 +40,7 @@ class ReLU6(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        relu6 = getattr(F, "relu6", None)
-        if callable(relu6):
-            return relu6(input)
-        return F.clip(input, 0.0, 6.0)
+        return F.relu6(input)
 
     def extra_repr(self) -> str:
         return _inplace(self.inplace, True)
