@@ -68,6 +68,15 @@ def receptive_field_step(rf: int, jump: int, kernel: int, stride: int = 1, dilat
     return rf + dilation * (kernel - 1) * jump, jump * stride
 
 
+def adaptive_window(size: int, out: int) -> tuple[int, int]:
+    """(widest window, stride) of an adaptive pool from ``size`` to ``out`` bins: bin i covers
+    [floor(i*size/out), ceil((i+1)*size/out)), and neighbouring bins start floor(size/out) or more apart."""
+    if out == size:
+        return 1, 1
+    widest = max(-(-(i + 1) * size // out) - (i * size // out) for i in range(out))
+    return widest, max(1, size // out)
+
+
 def output_size_formula(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
                         ceil_mode: bool = False) -> str:
     """The output-size formula written out with the layer's own numbers, e.g. '(224 + 2*3 - 7) // 2 + 1 = 112'."""
