@@ -4,25 +4,31 @@
 module, and returns a :class:`ModelSummary` (rows + totals, plain dataclasses) whose ``str()`` is the table and
 whose ``to_json()`` / ``from_json()`` round-trip the same numbers.
 
-Counting conventions (also printed under the table):
+The layers describe themselves: for each call of a leaf module (one without children) the summary asks
+``module.geometry(call)`` (:mod:`cnnkit.nn.geometry`) for the call's MACs, its receptive-field window and the
+workspace its kernels allocate, so a new layer, or a user's own, is summarised by saying what it does, without
+touching this file. Counting conventions (also printed under the table):
 
-* MACs (multiply-accumulates) are counted for convolutions, transposed convolutions and linear layers only:
-  conv ``kH*kW*(C_in/groups)*C_out*H_out*W_out*N``; transposed conv ``kH*kW*(C_out/groups)*C_in*H_in*W_in*N``;
-  linear ``in*out*(product of the leading output dims)``. Biases, normalisation, activations and pooling are
-  not counted. FLOPs = 2 x MACs.
-* Leaves (modules without children) are counted once per call; a container's row shows the sum over the
-  calls made inside it, and the totals add leaves only, so nesting never double counts. Parameter totals
-  count each distinct parameter once, including those of modules that the forward pass did not use.
-* Receptive field ``rf`` and ``jump`` (distance in input pixels between neighbouring outputs) start at
-  (1, 1) on the input and go through every window layer with ``conv_arith.receptive_field_step``: convs,
-  pools (adaptive pools as their widest window with stride floor(in/out)), any module exposing
-  ``kernel_size``/``stride`` attributes, and transposed convs (jump divided by the stride). Other layers pass
-  their input's values on. A layer's input values are those of the tensor it receives; a tensor created
-  outside a module (a residual sum, a concatenation) gets the maximum rf and the maximum jump over everything
-  computed so far inside the enclosing module, so branching networks take the max over their branches.
-* Forward activation memory adds the outputs of every leaf call; the largest im2col buffer is
-  ``(C_in/groups*kH*kW) x (H_out*W_out) x N`` elements for a convolution (``(C_out/groups*kH*kW) x
-  (H_in*W_in) x N`` for the column buffer of a transposed convolution).
+* MACs (multiply-accumulates) are what the layers report: convolutions ``kH*kW*(C_in/groups)*C_out*H_out*W_out*N``,
+  transposed convolutions ``kH*kW*(C_out/groups)*C_in*H_in*W_in*N``, linear layers ``in*out*(product of the leading
+  output dims)``. Biases, normalisation, activations and pooling are not counted. FLOPs = 2 x MACs.
+* Leaves are counted once per call; a container's row shows the sum over the calls made inside it, and the totals
+  add leaves only, so nesting never double counts. Parameter totals count each distinct parameter once, including
+  those of modules that the forward pass did not use.
+* Receptive field ``rf`` and ``jump`` (distance in input pixels between neighbouring outputs) start at (1, 1) on
+  the input and go through every layer's window (``window.receptive_field``, with
+  ``conv_arith.receptive_field_step``): convolutions and pools step by their kernel, stride and dilation,
+  adaptive pools by their widest bin with stride floor(in/out), transposed convolutions and upsampling divide the
+  jump. Layers without a window pass their input's values on. A layer's input values are those of the tensor it
+  receives; a tensor created outside a module (a residual sum, a concatenation) gets the maximum rf and the maximum
+  jump over everything computed so far inside the enclosing module, so branching networks take the max over their
+  branches.
+* Memory: forward activations add the outputs of every leaf call. The workspace is the scratch the layers'
+  kernels allocate, as they allocate it: a convolution's im2col rows buffers, one per thread, each holding one
+  batch chunk of about ``kernels.conv.COLUMN_BUDGET_BYTES`` (none for a 1x1 or depthwise convolution), computed by
+  ``kernels.conv.conv2d_workspace_bytes`` for ``num_threads`` threads. The im2col matrix if unchunked,
+  ``(C_in*kH*kW) x (H_out*W_out) x N`` elements (``(C_out*kH*kW) x (H_in*W_in) x N`` for the column matrix of a
+  transposed convolution), is kept beside it as a separate figure for teaching.
 """
 
 from __future__ import annotations
@@ -36,14 +42,9 @@ import numpy as np
 from .. import nn
 from ..autograd import Tensor, no_grad
 from ..errors import InputError, InputTypeError
-from ..kernels.conv_arith import (
-    conv_output_size,
-    conv_transpose_output_size,
-    output_size_formula,
-    pair,
-    receptive_field_step,
-    same_padding,
-)
+from ..kernels import _parallel
+from ..nn.geometry import LayerCall, LayerGeometry
+from .formulas import explain as _explain
 
 __all__ = ["LayerRow", "SummaryTotals", "ModelSummary", "summary", "FLOPS_PER_MAC"]
 
@@ -58,7 +59,9 @@ _CONVENTION = ("MACs: conv, transposed conv and linear layers (one multiply-add 
 class LayerRow:
     """One module call. ``params`` is the module's own parameters for a leaf and its whole subtree for a
     container; ``macs`` likewise (summed over the calls inside a container). ``receptive_field`` and ``jump``
-    are (H, W) pairs, None when the output is not a 4-D feature map."""
+    are (H, W) pairs, None when the output is not a 4-D feature map. ``workspace_bytes`` is what the kernels
+    really allocate for the call; ``im2col_matrix_bytes`` the full im2col matrix, never allocated whole (leaves
+    only)."""
 
     name: str
     type: str
@@ -71,8 +74,9 @@ class LayerRow:
     trainable_params: int
     macs: int
     output_bytes: int
-    im2col_bytes: int = 0
-    im2col_shape: tuple | None = None  # (C_in/groups*kH*kW, H_out*W_out, N) for a conv
+    workspace_bytes: int = 0  # scratch the layer's kernels allocate (a conv: its im2col buffers, as chunked)
+    im2col_matrix_bytes: int = 0  # a conv's im2col matrix if it were not chunked
+    im2col_matrix_shape: tuple | None = None  # (C_in*kH*kW, H_out*W_out, N) for a conv
     receptive_field: tuple | None = None
     jump: tuple | None = None
     explain: list[str] = field(default_factory=list)
@@ -99,9 +103,11 @@ class SummaryTotals:
     buffer_bytes: int
     input_bytes: int
     activation_bytes: int
-    largest_im2col_bytes: int
-    largest_im2col_layer: str
-    largest_im2col_shape: tuple | None
+    largest_workspace_bytes: int  # the largest workspace one layer call allocates (im2col buffers as chunked)
+    largest_workspace_layer: str
+    largest_im2col_matrix_bytes: int  # the largest im2col matrix if it were not chunked (never allocated whole)
+    largest_im2col_matrix_layer: str
+    largest_im2col_matrix_shape: tuple | None
 
 
 @dataclass
@@ -114,6 +120,7 @@ class ModelSummary:
     dtype: str
     depth: int
     explain: bool
+    num_threads: int  # the kernels' thread count the workspace figures assume
     rows: list[LayerRow]
     totals: SummaryTotals
 
@@ -137,7 +144,8 @@ class ModelSummary:
         rows = [_build(LayerRow, row) for row in data["rows"]]
         totals = _build(SummaryTotals, data["totals"])
         return cls(model=data["model"], input_size=_tuplify(data["input_size"]), dtype=data["dtype"],
-                   depth=int(data["depth"]), explain=bool(data["explain"]), rows=rows, totals=totals)
+                   depth=int(data["depth"]), explain=bool(data["explain"]), num_threads=int(data["num_threads"]),
+                   rows=rows, totals=totals)
 
     @classmethod
     def from_json(cls, text: str) -> ModelSummary:
@@ -203,11 +211,6 @@ def _shape_of(tensors: list[Tensor]):
     return tuple(tuple(int(n) for n in t.shape) for t in tensors)
 
 
-def _as_number(x):
-    """Keep integral jumps as ints (fractional ones appear after transposed convolutions)."""
-    return int(x) if float(x).is_integer() else float(x)
-
-
 def _max_state(states):
     """Component-wise max over (rf, jump) states, each an ((rf_h, rf_w), (jump_h, jump_w)) pair."""
     rf = tuple(max(s[0][i] for s in states) for i in range(2))
@@ -227,26 +230,18 @@ class _Frame:
         self.macs = 0
 
 
-def _adaptive_window(size: int, out: int | None) -> tuple[int, int]:
-    """(widest window, stride) of an adaptive pool from ``size`` to ``out`` (None keeps the size)."""
-    if out is None or out == size:
-        return 1, 1
-    widest = max(-(-(i + 1) * size // out) - (i * size // out) for i in range(out))
-    return widest, max(1, size // out)
-
-
-def _pair_or_none(value, what):
-    if isinstance(value, (tuple, list)):
-        return tuple(value)
-    return pair(value, what, "summary")
+class _GeometryError(RuntimeError):
+    """A layer's ``geometry()`` failed or answered something else than a LayerGeometry (a bug in the layer)."""
 
 
 class _Tracer:
     """Hooks that fill the rows while the model runs."""
 
-    def __init__(self, model, explain: bool):
+    def __init__(self, model, explain: bool, dtype: np.dtype, num_threads: int):
         self.model = model
         self.explain = explain
+        self.dtype = dtype
+        self.num_threads = num_threads
         self.names = {id(m): name for name, m in model.named_modules()}
         self.rows: list[LayerRow] = []
         self.stack: list[_Frame] = []
@@ -333,122 +328,44 @@ class _Tracer:
 
     # -------------------------------------------------------------- leaves
     def _leaf(self, module, row, ins, outs, state):
-        rf, jump = state
+        """Ask the module for its geometry in this call; fill the row; return the output's (rf, jump)."""
         x = ins[0] if ins else None
         y = outs[0] if outs else None
+        call = LayerCall(tuple(tuple(int(n) for n in t.shape) for t in ins),
+                         tuple(tuple(int(n) for n in t.shape) for t in outs),
+                         dtype=x.data.dtype if x is not None else self.dtype, num_threads=self.num_threads)
+        try:
+            geo = module.geometry(call)
+        except Exception as err:
+            raise _GeometryError(f"summary: {type(module).__name__}.geometry() failed for a call with input "
+                                 f"{row.input_shape} and output {row.output_shape}: {err}") from err
+        if not isinstance(geo, LayerGeometry):
+            raise _GeometryError(f"summary: {type(module).__name__}.geometry() must return an nn.LayerGeometry, "
+                                 f"got {type(geo).__name__}")
+        row.macs = int(geo.macs)
+        row.workspace_bytes = int(geo.workspace_bytes)
+        if geo.im2col_matrix is not None:
+            row.im2col_matrix_shape = tuple(int(n) for n in geo.im2col_matrix)
+            row.im2col_matrix_bytes = int(np.prod(row.im2col_matrix_shape, dtype=np.int64)) * call.itemsize
         spatial = x is not None and x.ndim == 4 and y is not None and y.ndim == 4
-        if isinstance(module, nn.ConvTranspose2d) and spatial:
-            kh, kw = module.kernel_size
-            n, c_in, h_in, w_in = x.shape
-            row.macs = kh * kw * (module.out_channels // module.groups) * c_in * h_in * w_in * n
-            cols = (module.out_channels // module.groups * kh * kw, h_in * w_in, n)
-            row.im2col_shape = cols
-            row.im2col_bytes = cols[0] * cols[1] * cols[2] * y.data.itemsize
-            steps = [receptive_field_step(rf[i], jump[i] / module.stride[i], module.kernel_size[i], 1,
-                                          module.dilation[i]) for i in range(2)]
-            if self.explain:
-                row.explain = self._explain_transposed(module, x.shape[2:], y.shape[2:])
-        elif isinstance(module, nn.Conv2d) and spatial:
-            kh, kw = module.kernel_size
-            n, c_out, h_out, w_out = y.shape
-            row.macs = kh * kw * (module.in_channels // module.groups) * c_out * h_out * w_out * n
-            cols = (module.in_channels // module.groups * kh * kw, h_out * w_out, n)
-            row.im2col_shape = cols
-            row.im2col_bytes = cols[0] * cols[1] * cols[2] * x.data.itemsize
-            steps = [receptive_field_step(rf[i], jump[i], module.kernel_size[i], module.stride[i],
-                                          module.dilation[i]) for i in range(2)]
-            if self.explain:
-                row.explain = self._explain_conv(module, x.shape[2:], y.shape[2:])
-        elif isinstance(module, nn.Linear):
-            if y is not None:
-                leading = int(np.prod(y.shape[:-1], dtype=np.int64))
-                row.macs = module.in_features * module.out_features * leading
-            if self.explain:
-                bias = module.out_features if module.bias is not None else 0
-                row.explain = [f"params: {module.in_features}*{module.out_features} + {bias} = {row.params}"]
+        if self.explain and geo.explain:
+            row.explain = _explain(geo, x.shape[2:] if spatial else None, y.shape[2:] if spatial else None)
+        if geo.window is None or not spatial:
             return state
-        elif isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) and spatial:
-            outs_hw = module.output_size
-            outs_hw = (outs_hw, outs_hw) if not isinstance(outs_hw, (tuple, list)) else tuple(outs_hw)
-            windows = [_adaptive_window(int(x.shape[2 + i]), outs_hw[i]) for i in range(2)]
-            steps = [receptive_field_step(rf[i], jump[i], windows[i][0], windows[i][1]) for i in range(2)]
-            if self.explain:
-                row.explain = [f"{axis}: adaptive {x.shape[2 + i]} -> {y.shape[2 + i]} (widest window "
-                               f"{windows[i][0]}, stride {windows[i][1]})" for i, axis in enumerate("HW")]
-                row.explain.append("params: 0")
-        elif spatial and hasattr(module, "kernel_size") and hasattr(module, "stride"):
-            kernel = _pair_or_none(module.kernel_size, "kernel_size")
-            stride = _pair_or_none(module.stride, "stride")
-            dilation = _pair_or_none(getattr(module, "dilation", 1), "dilation")
-            steps = [receptive_field_step(rf[i], jump[i], kernel[i], stride[i], dilation[i]) for i in range(2)]
-            if self.explain and isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-                row.explain = self._explain_pool(module, kernel, stride, dilation, x.shape[2:], y.shape[2:])
-        else:
-            if self.explain and isinstance(module, nn.BatchNorm2d):
-                affine = row.params
-                row.explain = [f"params: 2*{module.num_features} = {affine}" if affine else "params: 0"]
-            return state
-        return (tuple(s[0] for s in steps), tuple(_as_number(s[1]) for s in steps))
-
-    # -------------------------------------------------------------- explanations
-    @staticmethod
-    def _axes(lines_h: str, lines_w: str) -> list[str]:
-        if lines_h == lines_w:
-            return [f"H, W: {lines_h}"]
-        return [f"H: {lines_h}", f"W: {lines_w}"]
-
-    def _explain_conv(self, m, in_hw, out_hw) -> list[str]:
-        per_axis = []
-        for i in range(2):
-            k, s, d = m.kernel_size[i], m.stride[i], m.dilation[i]
-            if isinstance(m.padding, str):
-                before, after = (0, 0) if m.padding == "valid" else same_padding(k, d)
-                if before == after:
-                    text = output_size_formula(int(in_hw[i]), k, s, before, d)
-                else:
-                    text = (f"'same' padding ({before} before, {after} after) keeps the size: "
-                            f"{int(in_hw[i])} -> {int(out_hw[i])}")
-            else:
-                text = output_size_formula(int(in_hw[i]), k, s, m.padding[i], d)
-            per_axis.append(text)
-        kh, kw = m.kernel_size
-        bias = m.out_channels if m.bias is not None else 0
-        params = f"params: {kh}*{kw}*{m.in_channels // m.groups}*{m.out_channels} + {bias} = {kh * kw * (m.in_channels // m.groups) * m.out_channels + bias}"  # noqa: E501
-        return self._axes(*per_axis) + [params]
-
-    def _explain_transposed(self, m, in_hw, out_hw) -> list[str]:
-        per_axis = []
-        for i in range(2):
-            k, s, p, d, op = m.kernel_size[i], m.stride[i], m.padding[i], m.dilation[i], m.output_padding[i]
-            out = conv_transpose_output_size(int(in_hw[i]), k, s, p, op, d)
-            per_axis.append(f"({int(in_hw[i])} - 1)*{s} - 2*{p} + {d}*({k} - 1) + {op} + 1 = {out}")
-        kh, kw = m.kernel_size
-        bias = m.out_channels if m.bias is not None else 0
-        n = kh * kw * (m.out_channels // m.groups) * m.in_channels + bias
-        params = f"params: {kh}*{kw}*{m.out_channels // m.groups}*{m.in_channels} + {bias} = {n}"
-        return self._axes(*per_axis) + [params]
-
-    def _explain_pool(self, m, kernel, stride, dilation, in_hw, out_hw) -> list[str]:
-        padding = _pair_or_none(m.padding, "padding")
-        ceil = bool(getattr(m, "ceil_mode", False))
-        per_axis = []
-        for i in range(2):
-            text = output_size_formula(int(in_hw[i]), kernel[i], stride[i], padding[i], dilation[i], ceil)
-            expected = conv_output_size(int(in_hw[i]), kernel[i], stride[i], padding[i], dilation[i], ceil)
-            if expected != int(out_hw[i]):  # pragma: no cover - would mean the op and conv_arith disagree
-                text += f" (the layer produced {int(out_hw[i])})"
-            per_axis.append(text)
-        return self._axes(*per_axis) + ["params: 0"]
+        rf, jump = geo.window.receptive_field(*state)
+        return tuple(rf), tuple(jump)
 
 
 # ----------------------------------------------------------------------------------------------- entry point
-def summary(model, input_size, depth: int = 3, dtype=np.float32, explain: bool = False) -> ModelSummary:
+def summary(model, input_size, depth: int = 3, dtype=np.float32, explain: bool = False,
+            num_threads: int | None = None) -> ModelSummary:
     """Summarise ``model`` on a zero input of shape ``input_size`` (batch first, e.g. (1, 3, 224, 224)).
 
     Runs one forward pass under ``no_grad`` in eval mode (each module's train/eval flag is restored after, so
     BatchNorm running statistics are not touched) and returns a :class:`ModelSummary`; ``print()`` it for the
     table. ``depth`` is how many nesting levels the table shows (the totals always include every layer);
-    ``explain=True`` records each conv/pool layer's output-size and parameter formulas.
+    ``explain=True`` records each conv/pool layer's output-size and parameter formulas. ``num_threads`` is the
+    thread count the workspace figures assume (default: the kernels' current one, ``get_num_threads()``).
     """
     if not isinstance(model, nn.Module):
         raise InputTypeError(f"summary: expected a cnnkit.nn.Module, got {type(model).__name__}")
@@ -465,8 +382,13 @@ def summary(model, input_size, depth: int = 3, dtype=np.float32, explain: bool =
     if dtype.kind != "f":
         raise InputTypeError(f"summary: dtype must be a floating-point type, got {dtype}")
     input_size = tuple(int(n) for n in input_size)
+    if num_threads is None:
+        num_threads = _parallel.get_num_threads()
+    elif isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
+        raise InputError(f"summary: num_threads must be a positive int, got {num_threads!r}")
+    num_threads = int(num_threads)
 
-    tracer = _Tracer(model, explain)
+    tracer = _Tracer(model, explain, dtype, num_threads)
     handles = []
     for _, module in model.named_modules():
         handles.append(module.register_forward_pre_hook(tracer.pre_hook))
@@ -478,6 +400,8 @@ def summary(model, input_size, depth: int = 3, dtype=np.float32, explain: bool =
         model.eval()
         with no_grad():
             model(x)
+    except _GeometryError:
+        raise
     except Exception as err:
         # an input the model cannot take is the user's problem; anything else stays a bug (RuntimeError)
         kind = InputError if isinstance(err, InputError) else RuntimeError
@@ -492,9 +416,8 @@ def summary(model, input_size, depth: int = 3, dtype=np.float32, explain: bool =
     rows = tracer.rows
     params = list(model.parameters())
     leaves = [r for r in rows if r.is_leaf]
-    im2col = max(leaves, key=lambda r: r.im2col_bytes, default=None)
-    if im2col is not None and im2col.im2col_bytes == 0:
-        im2col = None
+    workspace = _largest(leaves, "workspace_bytes")
+    matrix = _largest(leaves, "im2col_matrix_bytes")
     total_macs = sum(r.macs for r in leaves)
     totals = SummaryTotals(
         total_params=sum(p.data.size for p in params),
@@ -506,12 +429,20 @@ def summary(model, input_size, depth: int = 3, dtype=np.float32, explain: bool =
         buffer_bytes=sum(b.data.nbytes for b in model.buffers()),
         input_bytes=int(x.data.nbytes),
         activation_bytes=sum(r.output_bytes for r in leaves),
-        largest_im2col_bytes=im2col.im2col_bytes if im2col else 0,
-        largest_im2col_layer=im2col.name if im2col else "",
-        largest_im2col_shape=im2col.im2col_shape if im2col else None,
+        largest_workspace_bytes=workspace.workspace_bytes if workspace else 0,
+        largest_workspace_layer=workspace.name if workspace else "",
+        largest_im2col_matrix_bytes=matrix.im2col_matrix_bytes if matrix else 0,
+        largest_im2col_matrix_layer=matrix.name if matrix else "",
+        largest_im2col_matrix_shape=matrix.im2col_matrix_shape if matrix else None,
     )
     return ModelSummary(model=type(model).__name__, input_size=input_size, dtype=str(dtype), depth=depth,
-                        explain=explain, rows=rows, totals=totals)
+                        explain=explain, num_threads=num_threads, rows=rows, totals=totals)
+
+
+def _largest(rows: list[LayerRow], what: str) -> LayerRow | None:
+    """The first row with the largest positive ``what`` (None if none has any)."""
+    best = max(rows, key=lambda r: getattr(r, what), default=None)
+    return best if best is not None and getattr(best, what) > 0 else None
 
 
 # ----------------------------------------------------------------------------------------------- text
@@ -578,12 +509,17 @@ def _format(s: ModelSummary, depth: int, explain: bool) -> str:
             f"Input size: {_mb(t.input_bytes)}",
             f"Forward activation memory: {_mb(t.activation_bytes)}",
             f"Parameter memory: {_mb(t.param_bytes)} (+ buffers {_mb(t.buffer_bytes)})"]
-    if t.largest_im2col_layer:
-        k, cols, n = t.largest_im2col_shape
-        out.append(f"Largest im2col buffer: {_mb(t.largest_im2col_bytes)} ({t.largest_im2col_layer}: "
-                   f"{k} x {cols} x {n} elements)")
+    threads = f"{s.num_threads} thread{'s' if s.num_threads != 1 else ''}"
+    if t.largest_workspace_bytes:
+        out.append(f"Largest im2col buffer as allocated (workspace: reference kernels, batch chunks on {threads}): "
+                   f"{_mb(t.largest_workspace_bytes)} ({t.largest_workspace_layer or s.model})")
     else:
-        out.append("Largest im2col buffer: none (no convolutions)")
+        why = "1x1 and depthwise convolutions need none" if t.largest_im2col_matrix_bytes else "no convolutions"
+        out.append(f"Largest im2col buffer as allocated: none ({why})")
+    if t.largest_im2col_matrix_bytes:
+        k, cols, n = t.largest_im2col_matrix_shape
+        out.append(f"Largest im2col matrix if unchunked: {_mb(t.largest_im2col_matrix_bytes)} "
+                   f"({t.largest_im2col_matrix_layer or s.model}: {k} x {cols} x {n} elements)")
     out += ["-" * rule_len, _CONVENTION]
     if explain:
         lines = [r for r in s.rows if r.explain]

@@ -20,11 +20,11 @@ NCHW-contiguous operand is transposed once.
 
 Work and memory: the batch is cut into one contiguous range per thread (:mod:`._parallel`, single-threaded BLAS
 in each), each range into chunks whose rows buffer stays near ``COLUMN_BUDGET_BYTES`` (cache-sized; the one
-buffer is reused from chunk to chunk); each chunk's GEMM writes straight into its slice of the output, and the
-weight gradient is accumulated chunk by chunk per thread, then summed. A 1x1 convolution with stride 1 and no
-padding is a plain GEMM on the image (no im2col); an input of very few channels (an image) is unfolded into
-channel-major columns instead (long runs), with out^T = W @ cols; a depthwise convolution (groups = C) is a direct
-compiled loop.
+buffer is reused from chunk to chunk; :func:`conv2d_workspace_bytes` adds those buffers up from the same geometry);
+each chunk's GEMM writes straight into its slice of the output, and the weight gradient is accumulated chunk by
+chunk per thread, then summed. A 1x1 convolution with stride 1 and no padding is a plain GEMM on the image (no
+im2col); an input of very few channels (an image) is unfolded into channel-major columns instead (long runs), with
+out^T = W @ cols; a depthwise convolution (groups = C) is a direct compiled loop.
 Padding is never materialised, and the dtype of the inputs (float32 or float64) is kept throughout.
 """
 
@@ -47,6 +47,7 @@ __all__ = [
     "conv_transpose2d_backward",
     "conv2d_reference",
     "conv_transpose2d_reference",
+    "conv2d_workspace_bytes",
 ]
 
 COLUMN_BUDGET_BYTES = 2 << 20  # target size of the rows buffer of one batch chunk (per thread)
@@ -118,12 +119,18 @@ class _Geometry:
         step = max(1, COLUMN_BUDGET_BYTES // max(1, per_image))
         return [(n0, min(hi, n0 + step)) for n0 in range(lo, hi, step)]
 
+    def rows_buffer_size(self, lo: int, hi: int, itemsize: int) -> int:
+        """Elements of the rows buffer for the batch range [lo, hi): its largest chunk's rows (0 when pointwise)."""
+        if self.pointwise:
+            return 0
+        most = max((n1 - n0 for n0, n1 in self.chunks(lo, hi, itemsize)), default=0)
+        return most * self.spatial * self.c * self.kernel[0] * self.kernel[1]
+
     def rows_buffer(self, lo: int, hi: int, dtype) -> np.ndarray | None:
         """A buffer for the rows of the largest chunk of [lo, hi) (None for a pointwise convolution)."""
         if self.pointwise:
             return None
-        most = max((n1 - n0 for n0, n1 in self.chunks(lo, hi, np.dtype(dtype).itemsize)), default=0)
-        return np.empty(most * self.spatial * self.c * self.kernel[0] * self.kernel[1], dtype=dtype)
+        return np.empty(self.rows_buffer_size(lo, hi, np.dtype(dtype).itemsize), dtype=dtype)
 
     def rows(self, image: np.ndarray, buffer: np.ndarray | None) -> np.ndarray:
         """im2col rows (nc*OH*OW, G*kH*kW*C/G) of an NHWC chunk ``image`` (nc, H, W, C), in ``buffer``."""
@@ -151,9 +158,11 @@ class _Geometry:
         (kh, kw), (sh, sw), ((pt, _), (pl, _)), (dh, dw) = self.kernel, self.stride, self.pads, self.dilation
         return kh, kw, sh, sw, pt, pl, dh, dw, self.oh, self.ow, self.groups
 
-    def parts(self) -> list[tuple[int, int]]:
-        """The batch ranges the threads take: one per thread, or one in all for a small convolution."""
-        return _parallel.ranges(self.n, self.flops, PARALLEL_MIN_FLOPS)
+    def parts(self, num_threads: int | None = None) -> list[tuple[int, int]]:
+        """The batch ranges the threads take: one per thread, or one in all for a small convolution.
+        ``num_threads`` defaults to :func:`._parallel.get_num_threads`."""
+        threads = _parallel.get_num_threads() if num_threads is None else num_threads
+        return _parallel.split(self.n, threads if self.flops >= PARALLEL_MIN_FLOPS else 1)
 
 
 def _group_columns(a: np.ndarray, g: int, width: int) -> np.ndarray:
@@ -526,6 +535,31 @@ def conv_transpose2d_backward(grad: np.ndarray, x: np.ndarray | None, w: np.ndar
             gx = gx.transpose(0, 3, 1, 2)
     gb = _column_sums(gh.reshape(-1, gh.shape[3])) if need_bias else None
     return gx, gw, gb
+
+
+# ------------------------------------------------------------------------------ workspace
+
+
+def conv2d_workspace_bytes(x_shape, w_shape, stride=1, padding=0, dilation=1, groups: int = 1, *,
+                           transposed: bool = False, output_padding=0, dtype=np.float32,
+                           num_threads: int | None = None) -> int:
+    """Bytes of scratch the forward pass of this convolution allocates: the im2col rows buffers.
+
+    Same arguments as :func:`conv2d_forward` (``transposed=True``: as :func:`conv_transpose2d_forward`, ``w_shape``
+    then being (C, O/groups, kH, kW)), but shapes instead of arrays. The batch is cut the way the driver cuts it
+    (:meth:`_Geometry.parts` over ``num_threads`` threads, default :func:`._parallel.get_num_threads`; one range
+    for a small convolution), and each range allocates one buffer for the rows of its largest chunk, so the result
+    is the sum of those buffers: 0 for a pointwise (1x1) convolution, whose rows are the image itself, and for a
+    depthwise one, computed directly. The output and the reordered weight are not counted.
+    """
+    if transposed:
+        geo = _transpose_geometry(x_shape, w_shape, stride, padding, output_padding, dilation, groups)
+    else:
+        geo = _conv_geometry(x_shape, w_shape, stride, padding, dilation, groups)
+        if geo.depthwise:
+            return 0
+    itemsize = np.dtype(dtype).itemsize
+    return sum(geo.rows_buffer_size(lo, hi, itemsize) for lo, hi in geo.parts(num_threads)) * itemsize
 
 
 # ------------------------------------------------------------------------------ plain references

@@ -1,7 +1,8 @@
 """The one place for convolution and pooling size arithmetic.
 
-Every operator, layer, model and the summary computes output sizes, 'same' padding and receptive-field
-steps through these functions, so the formula lives here and nowhere else:
+Every operator, layer, model and the summary computes output sizes, 'same' padding, adaptive windows and
+receptive-field steps through these functions, so the formula lives here and nowhere else (as arithmetic: the
+text that writes a formula out for a reader lives in :mod:`cnnkit.analysis`):
 
     out = (size + 2*padding - dilation*(kernel - 1) - 1) // stride + 1              (floor mode)
     out = ceil((size + 2*padding - dilation*(kernel - 1) - 1) / stride) + 1         (ceil mode, pooling)
@@ -68,11 +69,10 @@ def receptive_field_step(rf: int, jump: int, kernel: int, stride: int = 1, dilat
     return rf + dilation * (kernel - 1) * jump, jump * stride
 
 
-def output_size_formula(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
-                        ceil_mode: bool = False) -> str:
-    """The output-size formula written out with the layer's own numbers, e.g. '(224 + 2*3 - 7) // 2 + 1 = 112'."""
-    out = conv_output_size(size, kernel, stride, padding, dilation, ceil_mode)
-    k = f"{dilation}*({kernel} - 1) - 1" if dilation != 1 else f"{kernel}"
-    if ceil_mode:
-        return f"ceil(({size} + 2*{padding} - {k}) / {stride}) + 1 = {out}"
-    return f"({size} + 2*{padding} - {k}) // {stride} + 1 = {out}"
+def adaptive_window(size: int, out: int) -> tuple[int, int]:
+    """(widest window, stride) of an adaptive pool from ``size`` to ``out`` bins: bin i covers
+    [floor(i*size/out), ceil((i+1)*size/out)), and neighbouring bins start floor(size/out) or more apart."""
+    if out == size:
+        return 1, 1
+    widest = max(-(-(i + 1) * size // out) - (i * size // out) for i in range(out))
+    return widest, max(1, size // out)

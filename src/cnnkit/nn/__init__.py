@@ -10,6 +10,7 @@ from .containers import ModuleDict, ModuleList, Sequential
 from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout, Dropout2d
 from .flatten import Flatten, Unflatten
+from .geometry import AdaptiveWindow, LayerCall, LayerGeometry, ParamCount, Resize, TransposedWindow, Window
 from .linear import Identity, Linear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss
 from .module import IncompatibleKeys, Module, RemovableHandle
@@ -27,4 +28,5 @@ __all__ = [
     "ReLU", "ReLU6", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "GELU", "Softmax", "LogSoftmax",
     "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
     "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss",
+    "LayerCall", "LayerGeometry", "ParamCount", "Window", "TransposedWindow", "AdaptiveWindow", "Resize",
 ]

@@ -6,15 +6,22 @@ import numpy as np
 
 from .. import functional as F
 from ..errors import InputError
-from ..kernels.conv_arith import conv_transpose_output_size, pair
+from ..kernels.conv import conv2d_workspace_bytes
+from ..kernels.conv_arith import conv_transpose_output_size, pair, same_padding
 from . import init
 from ._utils import factory_dtype, positive_int
+from .geometry import LayerCall, LayerGeometry, ParamCount, TransposedWindow, Window
 from .module import Module
 from .parameter import Parameter
 
 __all__ = ["Conv2d", "ConvTranspose2d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _nchw(shape) -> tuple[int, int, int, int]:
+    """A 4-D shape, or a 3-D unbatched one as a batch of one."""
+    return tuple(shape) if len(shape) == 4 else (1, *shape)
 
 
 class _ConvNd(Module):
@@ -106,6 +113,30 @@ class Conv2d(_ConvNd):
     def forward(self, input):
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
+    def _pads(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(before, after) padding per axis, 'same' and 'valid' resolved as the op resolves them."""
+        if self.padding == "valid":
+            return (0, 0), (0, 0)
+        if self.padding == "same":
+            return same_padding(self.kernel_size[0], self.dilation[0]), same_padding(self.kernel_size[1],
+                                                                                     self.dilation[1])
+        return (self.padding[0], self.padding[0]), (self.padding[1], self.padding[1])
+
+    def geometry(self, call: LayerCall) -> LayerGeometry:
+        """MACs kH*kW*(C_in/groups)*C_out*H_out*W_out*N; a window of the layer's kernel, stride, padding and
+        dilation; the im2col buffers the convolution kernels allocate."""
+        n, c_in, h, w = _nchw(call.input_shape)
+        _, c_out, h_out, w_out = _nchw(call.output_shape)
+        (kh, kw), cg, pads = self.kernel_size, self.in_channels // self.groups, self._pads()
+        workspace = conv2d_workspace_bytes((n, c_in, h, w), self.weight.shape, self.stride, pads, self.dilation,
+                                           self.groups, dtype=call.dtype, num_threads=call.num_threads)
+        return LayerGeometry(
+            macs=kh * kw * cg * c_out * h_out * w_out * n,
+            window=Window(self.kernel_size, self.stride, pads, self.dilation),
+            workspace_bytes=workspace,
+            im2col_matrix=(c_in * kh * kw, h_out * w_out, n),
+            params=ParamCount((kh, kw, cg, self.out_channels), self.out_channels if self.bias is not None else 0))
+
 
 class ConvTranspose2d(_ConvNd):
     """2-D transposed convolution; weight (in_channels, out_channels/groups, kH, kW).
@@ -149,3 +180,23 @@ class ConvTranspose2d(_ConvNd):
         output_padding = self._output_padding(input, output_size)
         return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, output_padding,
                                   self.groups, self.dilation)
+
+    def geometry(self, call: LayerCall) -> LayerGeometry:
+        """MACs kH*kW*(C_out/groups)*C_in*H_in*W_in*N; a transposed window (with the output_padding the call
+        used, which ``output_size`` may have chosen); the column buffers the kernels allocate."""
+        n, c_in, h, w = _nchw(call.input_shape)
+        _, c_out, h_out, w_out = _nchw(call.output_shape)
+        (kh, kw), og = self.kernel_size, self.out_channels // self.groups
+        output_padding = tuple(
+            out - conv_transpose_output_size(size, self.kernel_size[i], self.stride[i], self.padding[i], 0,
+                                             self.dilation[i])
+            for i, (size, out) in enumerate(((h, h_out), (w, w_out))))
+        workspace = conv2d_workspace_bytes((n, c_in, h, w), self.weight.shape, self.stride, self.padding,
+                                           self.dilation, self.groups, transposed=True, output_padding=output_padding,
+                                           dtype=call.dtype, num_threads=call.num_threads)
+        return LayerGeometry(
+            macs=kh * kw * og * c_in * h * w * n,
+            window=TransposedWindow(self.kernel_size, self.stride, self.padding, self.dilation, output_padding),
+            workspace_bytes=workspace,
+            im2col_matrix=(c_out * kh * kw, h * w, n),
+            params=ParamCount((kh, kw, og, self.in_channels), self.out_channels if self.bias is not None else 0))

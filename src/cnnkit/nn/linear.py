@@ -7,6 +7,7 @@ import numpy as np
 from .. import functional as F
 from . import init
 from ._utils import factory_dtype, non_negative_int
+from .geometry import LayerCall, LayerGeometry, ParamCount
 from .module import Module
 from .parameter import Parameter
 
@@ -43,6 +44,13 @@ class Linear(Module):
 
     def forward(self, input):
         return F.linear(input, self.weight, self.bias)
+
+    def geometry(self, call: LayerCall) -> LayerGeometry:
+        """MACs in*out per output row (the output's leading dimensions multiply); no window."""
+        rows = int(np.prod(call.output_shape[:-1], dtype=np.int64)) if call.output_shape else 0
+        return LayerGeometry(macs=self.in_features * self.out_features * rows,
+                             params=ParamCount((self.in_features, self.out_features),
+                                               self.out_features if self.bias is not None else 0))
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..autograd import Tensor, _to_dtype
 from ..errors import InputError, InputTypeError, StateDictError
+from .geometry import LayerCall, LayerGeometry, Window
 from .parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle", "IncompatibleKeys"]
@@ -146,6 +147,23 @@ class Module:
             if result is not None:
                 output = result
         return output
+
+    # ------------------------------------------------------------------ geometry (for the summary)
+    def geometry(self, call: LayerCall) -> LayerGeometry:
+        """What one call of this layer did to the feature map, for :func:`cnnkit.summary`: the call's MACs, its
+        receptive-field window, its kernels' workspace bytes (see :mod:`cnnkit.nn.geometry`). ``call`` holds the
+        shapes the call received and returned, the dtype and the kernels' thread count. Only leaves (modules
+        without children) are asked; a container's numbers are the sums over the calls inside it.
+
+        The default counts nothing and passes the input's receptive field on (activations, dropout, reshapes,
+        normalisation). A module that only carries ``kernel_size`` and ``stride`` attributes is taken at its word:
+        a window of that size and stride (and its ``dilation`` if it has one), left out of the formula list since
+        the attributes do not say how the output size comes about. Layers override this to describe themselves.
+        """
+        kernel, stride = getattr(self, "kernel_size", None), getattr(self, "stride", None)
+        if kernel is not None and stride is not None:
+            return LayerGeometry(window=Window(kernel, stride, dilation=getattr(self, "dilation", 1)), explain=False)
+        return LayerGeometry()
 
     def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
                                   with_kwargs: bool = False) -> RemovableHandle:

@@ -8,6 +8,7 @@ from .. import functional as F
 from ..errors import InputError
 from . import init
 from ._utils import factory_dtype, positive_int
+from .geometry import LayerCall, LayerGeometry, ParamCount
 from .module import Module
 from .parameter import Parameter
 
@@ -88,6 +89,12 @@ class _BatchNorm(Module):
         track = not self.training or self.track_running_stats
         return F.batch_norm(input, self.running_mean if track else None, self.running_var if track else None,
                             self.weight, self.bias, use_batch_stats, factor, self.eps)
+
+    def geometry(self, call: LayerCall) -> LayerGeometry:
+        """No MACs (normalisation is not counted), no window; the parameters are a scale and a shift per
+        channel."""
+        terms = (self.weight is not None) + (self.bias is not None)
+        return LayerGeometry(params=ParamCount((terms, self.num_features) if terms else ()))
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..kernels.conv_arith import pair
+from .geometry import AdaptiveWindow, LayerCall, LayerGeometry, ParamCount, Window
 from .module import Module
 
 __all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"]
@@ -34,6 +35,11 @@ class MaxPool2d(Module):
         return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
                             ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
+    def geometry(self, call: LayerCall) -> LayerGeometry:
+        """A window of the layer's kernel, stride, padding, dilation and ceil_mode; no MACs, no parameters."""
+        return LayerGeometry(window=Window(pair(self.kernel_size), pair(self.stride), pair(self.padding),
+                                           pair(self.dilation), self.ceil_mode), params=ParamCount())
+
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
@@ -57,8 +63,18 @@ class AvgPool2d(Module):
         return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.divisor_override)
 
+    def geometry(self, call: LayerCall) -> LayerGeometry:
+        """A window of the layer's kernel, stride, padding and ceil_mode; no MACs, no parameters."""
+        return LayerGeometry(window=Window(pair(self.kernel_size), pair(self.stride), pair(self.padding),
+                                           ceil_mode=self.ceil_mode), params=ParamCount())
+
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+def _adaptive_geometry(call: LayerCall) -> LayerGeometry:
+    """Adaptive pooling from the call's input size to its output size; no MACs, no parameters."""
+    return LayerGeometry(window=AdaptiveWindow(call.input_shape[-2:], call.output_shape[-2:]), params=ParamCount())
 
 
 class AdaptiveAvgPool2d(Module):
@@ -70,6 +86,9 @@ class AdaptiveAvgPool2d(Module):
 
     def forward(self, input):
         return F.adaptive_avg_pool2d(input, self.output_size)
+
+    def geometry(self, call: LayerCall) -> LayerGeometry:
+        return _adaptive_geometry(call)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -85,6 +104,9 @@ class AdaptiveMaxPool2d(Module):
 
     def forward(self, input):
         return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+
+    def geometry(self, call: LayerCall) -> LayerGeometry:
+        return _adaptive_geometry(call)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..errors import InputError
+from .geometry import AdaptiveWindow, LayerCall, LayerGeometry, Resize
 from .module import Module
 
 __all__ = ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
@@ -30,6 +31,16 @@ class Upsample(Module):
     def forward(self, input):
         extra = {} if self.recompute_scale_factor is None else {"recompute_scale_factor": self.recompute_scale_factor}
         return F.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners, **extra)
+
+    def geometry(self, call: LayerCall) -> LayerGeometry:
+        """Interpolation from the call's input size to its output size: each output reads one input pixel per
+        axis (nearest) or two (bilinear), and neighbouring outputs are in/out input pixels apart; 'area' is
+        adaptive average pooling. No MACs."""
+        in_hw, out_hw = call.input_shape[-2:], call.output_shape[-2:]
+        if self.mode == "area":
+            return LayerGeometry(window=AdaptiveWindow(in_hw, out_hw))
+        taps = tuple(2 if self.mode == "bilinear" and i != o else 1 for i, o in zip(in_hw, out_hw, strict=True))
+        return LayerGeometry(window=Resize(in_hw, out_hw, taps))
 
     def extra_repr(self) -> str:
         info = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else f"size={self.size!r}"
