@@ -83,20 +83,11 @@ def summary_main(argv: list[str] | None = None) -> int:
         print(f"cnnkit summary: unknown model {args.model!r}. Known models: {', '.join(models.list_models())}",
               file=sys.stderr)
         return 2
-    kwargs = {}
-    if args.num_classes is not None:
-        if name == "conv_autoencoder":
-            print("cnnkit summary: conv_autoencoder has no classes; drop --num-classes", file=sys.stderr)
-            return 2
-        kwargs["num_classes"] = args.num_classes
-    natural = models.model_input_size(name)
-    input_size = args.input or natural
-    if len(input_size) == 3 and input_size[0] != natural[0]:
-        kwargs["in_channels"] = input_size[0]
-    if name == "small_cnn" and len(input_size) == 3:
-        kwargs["input_size"] = input_size[1]
+    input_size = args.input or models.model_input_size(name)
+    spatial = len(input_size) == 3
     try:
-        model = models.get_model(name, **kwargs)
+        model = models.build_model(name, num_classes=args.num_classes, in_channels=input_size[0] if spatial else None,
+                                   input_size=input_size[1] if spatial else None)
     except (TypeError, ValueError) as err:
         print(f"cnnkit summary: cannot build {name} for input {list(input_size)}: {err}", file=sys.stderr)
         return 2
