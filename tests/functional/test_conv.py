@@ -264,7 +264,7 @@ CONV_ERRORS = [
      "conv2d: input and weight must have the same dtype, got input float32 and weight float64"),
     ("bias dtype", dict(b=_t(2, dtype=np.float64)), TypeError,
      "conv2d: input and bias must have the same dtype, got input float32 and bias float64"),
-    ("not a tensor", dict(x=[[1.0]]), TypeError, "conv2d: input must be a Tensor, got list"),
+    ("not a tensor", dict(x=[[1.0]]), TypeError, "conv2d: expected a Tensor, got list"),
     ("2-D input", dict(x=_t(5, 5)), ValueError,
      r"conv2d: expected a 4-D input \(N, C, H, W\) or a 3-D unbatched input \(C, H, W\), got shape \(5, 5\)"),
     ("3-D weight", dict(w=_t(2, 1, 3)), ValueError,

@@ -233,13 +233,13 @@ def test_global_pooling_equals_mean_and_max():
 
 @pytest.mark.parametrize("call,exc,message", [
     (lambda x: F.max_pool2d(x[0, 0], 2), ValueError,
-     "max_pool2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape (6, 6)"),
-    (lambda x: F.avg_pool2d(x[None], 2), ValueError, "avg_pool2d: expected a 3-D (C, H, W) or 4-D"),
+     "max_pool2d: expected a 4-D input (N, C, H, W) or a 3-D unbatched input (C, H, W), got shape (6, 6)"),
+    (lambda x: F.avg_pool2d(x[None], 2), ValueError, "avg_pool2d: expected a 4-D input (N, C, H, W) or a 3-D unbatched input"),
     (lambda x: F.max_pool2d(x, 3, padding=2), ValueError,
      "max_pool2d: padding must be at most half of kernel_size (padding <= kernel_size // 2), got padding=(2, 2) "
      "and kernel_size=(3, 3)"),
     (lambda x: F.avg_pool2d(x, (4, 2), padding=(1, 2)), ValueError, "avg_pool2d: padding must be at most half"),
-    (lambda x: F.max_pool2d(x, 0), ValueError, "max_pool2d: kernel_size must be positive, got 0"),
+    (lambda x: F.max_pool2d(x, 0), ValueError, "max_pool2d: kernel_size must be positive, got (0, 0)"),
     (lambda x: F.max_pool2d(x, 2, stride=(1, 0)), ValueError, "max_pool2d: stride must be positive"),
     (lambda x: F.max_pool2d(x, 2, padding=-1), ValueError, "max_pool2d: padding must be non-negative"),
     (lambda x: F.max_pool2d(x, 2, dilation=0), ValueError, "max_pool2d: dilation must be positive"),
@@ -255,7 +255,7 @@ def test_global_pooling_equals_mean_and_max():
      "max_pool2d: expected a floating-point input, got dtype int64"),
     (lambda x: F.avg_pool2d(x.data.tolist(), 2), TypeError, "avg_pool2d: expected a Tensor, got list"),
     (lambda x: F.adaptive_avg_pool2d(x[:, :0], 1), ValueError,
-     "adaptive_avg_pool2d: expected non-zero channel and spatial sizes"),
+     "adaptive_avg_pool2d: input must have non-empty channel and spatial dimensions"),
 ])
 def test_errors(call, exc, message):
     x = ck.tensor(rand(1, 2, 6, 6, dtype=np.float32))
