@@ -26,7 +26,6 @@ import numpy as np
 from ..autograd import Tensor, float32, float64
 from ..errors import InputError, InputTypeError
 from ..kernels.conv_arith import pair as _pair
-from .shape import reshape
 
 __all__ = [
     "type_name", "tensor_arg", "array_arg", "check_float", "float_array", "check_same_dtype", "integer", "real",
@@ -150,6 +149,8 @@ def image_input(op: str, value, *, exact: bool = False) -> tuple[Tensor, bool]:
         raise InputError(f"{op}: input must have non-empty channel and spatial dimensions (only the batch may be "
                          f"empty), got shape {x.shape}")
     if x.ndim == 3:
+        from .shape import reshape  # shape uses these checks too
+
         return reshape(x, (1,) + x.shape), True
     return x, False
 
@@ -158,6 +159,8 @@ def unbatch(result, unbatched: bool):
     """Drop the batch axis that :func:`image_input` added, from a Tensor or from each Tensor of a tuple."""
     if not unbatched:
         return result
+    from .shape import reshape
+
     if isinstance(result, tuple):
         return tuple(reshape(r, r.shape[1:]) for r in result)
     return reshape(result, result.shape[1:])
