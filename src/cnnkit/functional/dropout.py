@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function, Tensor
+from ..autograd import Function
 from ..errors import InputError
 from ..random import get_rng
 from . import _checks
@@ -56,16 +56,12 @@ def _check(op: str, input, p, training) -> float:  # noqa: A002
     return p
 
 
-def _identity(input):  # noqa: A002
-    return input if isinstance(input, Tensor) else Tensor._wrap(input)
-
-
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):  # noqa: A002
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) when ``training``; the input
     itself otherwise (and when p == 0). ``inplace`` is accepted for compatibility; the result is a new tensor."""
     p = _check("dropout", input, p, training)
     if not training or p == 0:
-        return _identity(input)
+        return _checks.tensor_arg("dropout", input)
     return Dropout.apply(input, p=p, training=True)
 
 
@@ -78,7 +74,7 @@ def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
         raise InputError(f"dropout2d: expected a 4-D input (N, C, H, W) or a 3-D unbatched input (C, H, W), "
                          f"got shape {input.shape}")
     if not training or p == 0:
-        return _identity(input)
+        return _checks.tensor_arg("dropout2d", input)
     return Dropout2d.apply(input, p=p, training=True)
 
 

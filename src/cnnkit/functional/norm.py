@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function, Tensor
+from ..autograd import Function
 from ..errors import InputError
 from ..kernels import norm as K
 from ..kernels.backend import kernels_for
@@ -123,7 +123,7 @@ def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.7
         raise InputError(f"{op}: size must be at least 1, got {size}")
     alpha, beta, k = (_checks.real(op, name, value) for name, value in (("alpha", alpha), ("beta", beta), ("k", k)))
     if x.size == 0:
-        return input if isinstance(input, Tensor) else Tensor._wrap(x)
+        return _checks.tensor_arg(op, input)
     return LocalResponseNorm.apply(input, size=size, alpha=alpha, beta=beta, k=k)
 
 
