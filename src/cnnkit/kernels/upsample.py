@@ -1,4 +1,5 @@
-"""Nearest and bilinear resampling of (N, C, H, W) ndarrays with PyTorch's source-index rules.
+"""Nearest, bilinear, bicubic and antialiased resampling of (N, C, H, W) ndarrays with PyTorch's source-index rules
+(bicubic and antialiased: see the section near the end).
 
 Along one axis (input size ``n_in``, output size ``n_out``), output position i reads the input at:
 
@@ -27,10 +28,12 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "nearest_source_index", "linear_source_index",
+    "nearest_source_index", "linear_source_index", "cubic_taps", "antialias_taps",
     "upsample_nearest2d", "upsample_nearest2d_backward", "upsample_bilinear2d", "upsample_bilinear2d_backward",
+    "upsample_separable2d", "upsample_separable2d_backward",
     "upsample_nearest2d_reference", "upsample_nearest2d_backward_reference", "upsample_bilinear2d_reference",
-    "upsample_bilinear2d_backward_reference",
+    "upsample_bilinear2d_backward_reference", "upsample_separable2d_reference",
+    "upsample_separable2d_backward_reference",
 ]
 
 
