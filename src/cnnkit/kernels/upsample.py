@@ -353,20 +353,29 @@ def _resample_axis(x: np.ndarray, index: np.ndarray, weights: np.ndarray, axis: 
     return out
 
 
+def _transpose_taps(index: np.ndarray, weights: np.ndarray, size: int):
+    """The taps of the adjoint resampling: for each of the ``size`` input positions, the output positions that
+    read it and with which weight (the weights of repeated reads, e.g. a clamped border, summed), -1 where unused."""
+    n_out = index.shape[0]
+    used = index >= 0
+    rows = np.broadcast_to(np.arange(n_out)[:, None], index.shape)[used]
+    keys, inverse = np.unique(index[used] * n_out + rows, return_inverse=True)  # sorted by input, then output
+    sums = np.zeros(keys.size, dtype=weights.dtype)
+    np.add.at(sums, inverse.reshape(-1), weights[used])
+    cols, rows = keys // n_out, keys % n_out
+    counts = np.bincount(cols, minlength=size)
+    position = np.arange(keys.size) - (np.cumsum(counts) - counts)[cols]
+    t_index = np.full((size, max(int(counts.max(initial=0)), 1)), -1, dtype=np.int64)
+    t_weights = np.zeros(t_index.shape, dtype=weights.dtype)
+    t_index[cols, position], t_weights[cols, position] = rows, sums
+    return t_index, t_weights
+
+
 def _resample_axis_backward(g: np.ndarray, index: np.ndarray, weights: np.ndarray, size: int,
                             axis: int) -> np.ndarray:
-    """The adjoint of :func:`_resample_axis` (``size`` input positions along ``axis``)."""
-    # an unused tap scatters nothing: give it its row's previous index (weight 0), which keeps each column of the
-    # index non-decreasing in the output position, as _scatter_sum's gathers want
-    index = np.maximum.accumulate(index, axis=1)
-    out = None
-    for k in range(index.shape[1]):
-        term = _scatter_sum(g, index[:, k], size, axis, weights[:, k])
-        if out is None:
-            out = term
-        else:
-            out += term
-    return out
+    """The adjoint of :func:`_resample_axis` (``size`` input positions along ``axis``): a resampling with the
+    transposed taps, so each input position gathers the few outputs that read it."""
+    return _resample_axis(g, *_transpose_taps(index, weights, size), axis)
 
 
 def _taps(mode: str, antialias: bool, n_in: int, n_out: int, align_corners: bool, scale_factor, dtype):
