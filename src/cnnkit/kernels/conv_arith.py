@@ -26,6 +26,8 @@ def pair(value, name: str = "value", op: str = "op") -> tuple[int, int]:
 
     The one ``_pair`` of the library (PyTorch's ``_pair = _ntuple(2)``): ops, layers, kernels and the summary use
     it."""
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
+        return value  # the common case, kept cheap: kernels call this on every op
     if _is_int(value):
         return (int(value), int(value))
     if isinstance(value, (Sequence, np.ndarray)) and np.ndim(value) == 1 and len(value) == 2 and all(
