@@ -23,6 +23,12 @@ requires_torch = pytest.mark.skipif(torch is None, reason="PyTorch (the test ora
 
 TOLERANCE = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
 
+# Every kernel backend that runs here (the reference "numpy" first): a parity test decorated with ``per_backend``
+# takes a ``backend`` argument and runs once per backend, inside ``with ck.set_backend(name)`` (the ``backend``
+# fixture of conftest.py), so a backend added later is checked by the same grids; the test ids name it.
+BACKENDS = tuple(ck.available_backends())
+per_backend = pytest.mark.parametrize("backend", BACKENDS, indirect=True, ids=[f"backend={b}" for b in BACKENDS])
+
 
 def assert_close(ours, ref, what: str = "value", tol: float | None = None) -> None:
     """Assert the project's tolerance rule between our array/Tensor and a reference array/torch tensor."""

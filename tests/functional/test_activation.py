@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from oracle import assert_close, compare_with_torch, gradcheck, rand, requires_torch, torch
+from oracle import assert_close, compare_with_torch, gradcheck, per_backend, rand, requires_torch, torch
 
 import cnnkit as ck
 import cnnkit.functional as F
@@ -53,6 +53,23 @@ def _input(shape, dtype, seed=0):
 @pytest.mark.parametrize("name,ours,theirs", CASES, ids=IDS)
 def test_matches_torch(name, ours, theirs, shape, dtype):
     compare_with_torch(ours, theirs, [_input(shape, dtype)], what=name)
+
+
+@per_backend
+@requires_torch
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,layout", [((3, 4, 5), "contiguous"), ((2, 7), "contiguous"),
+                                          ((2, 3, 5, 4), "contiguous"), ((2, 3, 5, 4), "channels_last"),
+                                          ((0, 3, 2, 2), "contiguous")], ids=str)
+def test_relu_matches_torch(shape, layout, dtype, backend):
+    """relu is a backend op: its parity runs on every backend, on channels-last memory (what convolutions
+    return) too, keeping the layout."""
+    x = _input(shape, dtype) if 0 not in shape else np.zeros(shape, dtype)
+    if layout == "channels_last":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    out, _ = compare_with_torch(F.relu, lambda t: TF.relu(t), [x], what=f"relu on {backend}")
+    if layout == "channels_last":
+        assert out.data.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
 @pytest.mark.parametrize("name,ours,theirs", CASES, ids=IDS)
@@ -212,7 +229,7 @@ def test_errors():
         F.softmax(x, dim=1, dtype="int64")
     with pytest.raises(ValueError, match=r"^gelu: approximate must be 'none' or 'tanh', got 'erf'"):
         F.gelu(x, approximate="erf")
-    with pytest.raises(TypeError, match=r"^relu: expected a floating-point tensor, got dtype int64"):
+    with pytest.raises(TypeError, match=r"^relu: expected a floating-point input, got dtype int64"):
         F.relu(ck.tensor([1, 2]))
     with pytest.raises(TypeError, match=r"^sigmoid: expected a Tensor, got list"):
         F.sigmoid([1.0, 2.0])

@@ -6,7 +6,7 @@ import random
 
 import numpy as np
 import pytest
-from oracle import assert_close, compare_with_torch, gradcheck, rand, requires_torch, torch
+from oracle import assert_close, compare_with_torch, gradcheck, per_backend, rand, requires_torch, torch
 
 import cnnkit as ck
 from cnnkit.functional import conv2d, conv_transpose2d
@@ -116,11 +116,12 @@ def _transpose_fns(cfg, lib):
     return lambda x, w, b=None: fn(x, w, b, **kw)
 
 
+@per_backend
 @requires_torch
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cfg", CONV, ids=_cid)
-def test_conv2d_matches_torch(cfg, dtype):
+def test_conv2d_matches_torch(cfg, dtype, backend):
     out, ref = compare_with_torch(_conv_fns(cfg, "ck"), _conv_fns(cfg, "torch"), _conv_arrays(cfg, dtype),
                                   what="conv2d")
     assert out.dtype == dtype
@@ -128,10 +129,11 @@ def test_conv2d_matches_torch(cfg, dtype):
         assert out.shape[2:] == (cfg["h"], cfg["w"])
 
 
+@per_backend
 @requires_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cfg", TRANSPOSE, ids=_cid)
-def test_conv_transpose2d_matches_torch(cfg, dtype):
+def test_conv_transpose2d_matches_torch(cfg, dtype, backend):
     out, _ = compare_with_torch(_transpose_fns(cfg, "ck"), _transpose_fns(cfg, "torch"),
                                 _transpose_arrays(cfg, dtype), what="conv_transpose2d")
     assert out.dtype == dtype
@@ -164,8 +166,9 @@ def test_conv_transpose2d_gradcheck(cfg):
     assert gradcheck(_transpose_fns(cfg, "ck"), _transpose_arrays(cfg, np.float64))
 
 
+@per_backend
 @pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d"])
-def test_float32_output_and_gradients_are_float32(op):
+def test_float32_output_and_gradients_are_float32(op, backend):
     fn, w_shape = (conv2d, (4, 1, 3, 3)) if op == "conv2d" else (conv_transpose2d, (2, 2, 3, 3))
     x = ck.tensor(rand(2, 2, 5, 6, dtype=np.float32), requires_grad=True)
     w = ck.tensor(rand(*w_shape, dtype=np.float32, seed=1), requires_grad=True)
@@ -197,9 +200,10 @@ def test_output_size_matches_conv_arith():
     assert yt.shape == (1, 3, conv_transpose_output_size(11, 3, 2, 2, 1, 1), conv_transpose_output_size(9, 5, 3, 1, 2, 2))
 
 
+@per_backend
 @requires_torch
 @pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d"])
-def test_unbatched_input(op):
+def test_unbatched_input(op, backend):
     ours, theirs = (conv2d, torch.nn.functional.conv2d) if op == "conv2d" else \
         (conv_transpose2d, torch.nn.functional.conv_transpose2d)
     w_shape = (4, 3, 3, 3) if op == "conv2d" else (3, 4, 3, 3)
@@ -264,7 +268,7 @@ CONV_ERRORS = [
      "conv2d: input and weight must have the same dtype, got input float32 and weight float64"),
     ("bias dtype", dict(b=_t(2, dtype=np.float64)), TypeError,
      "conv2d: input and bias must have the same dtype, got input float32 and bias float64"),
-    ("not a tensor", dict(x=[[1.0]]), TypeError, "conv2d: input must be a Tensor, got list"),
+    ("not a tensor", dict(x=[[1.0]]), TypeError, "conv2d: expected a Tensor, got list"),
     ("2-D input", dict(x=_t(5, 5)), ValueError,
      r"conv2d: expected a 4-D input \(N, C, H, W\) or a 3-D unbatched input \(C, H, W\), got shape \(5, 5\)"),
     ("3-D weight", dict(w=_t(2, 1, 3)), ValueError,

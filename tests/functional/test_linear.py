@@ -67,11 +67,11 @@ def test_errors():
     with pytest.raises(ValueError, match=r"^linear: input has 3 features \(shape \(2, 3\)\) but weight expects 5 "
                                          r"\(weight shape \(4, 5\)\)"):
         F.linear(x, w)
-    with pytest.raises(TypeError, match=r"^linear: weight has dtype float64 but the input has dtype float32"):
+    with pytest.raises(TypeError, match=r"^linear: input and weight must have the same dtype, got input float32 and weight float64"):
         F.linear(x, ck.tensor(rand(4, 3)))
-    with pytest.raises(TypeError, match=r"^linear: bias has dtype float64 but the input has dtype float32"):
+    with pytest.raises(TypeError, match=r"^linear: input and bias must have the same dtype, got input float32 and bias float64"):
         F.linear(x, ck.tensor(rand(4, 3, dtype=np.float32)), ck.tensor(rand(4)))
-    with pytest.raises(TypeError, match=r"^linear: input must be floating point, got dtype int64"):
+    with pytest.raises(TypeError, match=r"^linear: expected a floating-point input, got dtype int64"):
         F.linear(ck.tensor([[1, 2, 3]]), ck.tensor(rand(4, 3, dtype=np.float32)))
     with pytest.raises(ValueError, match=r"^linear: weight must be 2-D \(out_features, in_features\), got shape \(3,\)"):
         F.linear(x, ck.tensor(rand(3, dtype=np.float32)))

@@ -3,7 +3,7 @@ float64), gradchecks, dtype preservation and error messages."""
 
 import numpy as np
 import pytest
-from oracle import assert_close, gradcheck, rand, requires_torch, torch
+from oracle import assert_close, gradcheck, per_backend, rand, requires_torch, torch
 
 import cnnkit as ck
 import cnnkit.functional as F
@@ -24,13 +24,14 @@ def _bn_arrays(shape, dtype, seed=0):
     return x, weight, bias, running_mean, running_var
 
 
+@per_backend
 @requires_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
 @pytest.mark.parametrize("training,stats", [(True, True), (True, False), (False, True)],
                          ids=["train-stats", "train-nostats", "eval"])  # inference needs running statistics
-def test_batch_norm_matches_torch(training, stats, affine, shape, dtype):
+def test_batch_norm_matches_torch(training, stats, affine, shape, dtype, backend):
     x, w, b, rm, rv = _bn_arrays(shape, dtype)
     ours_rm, ours_rv = (rm.copy(), rv.copy()) if stats else (None, None)
     theirs_rm, theirs_rv = (torch.tensor(rm), torch.tensor(rv)) if stats else (None, None)
@@ -164,9 +165,9 @@ def test_batch_norm_errors():
     with pytest.raises(ValueError, match=r"^batch_norm: expected an input \(N, C, \.\.\.\) with at least 2 dimensions, "
                                          r"got shape \(4,\)"):
         F.batch_norm(ck.tensor(c4), c4, c4)
-    with pytest.raises(TypeError, match=r"^batch_norm: weight has dtype float64 but the input has dtype float32"):
+    with pytest.raises(TypeError, match=r"^batch_norm: input and weight must have the same dtype, got input float32 and weight float64"):
         F.batch_norm(x, c4, c4, weight=ck.tensor(np.ones(4)))
-    with pytest.raises(TypeError, match=r"^batch_norm: input must be floating point, got dtype int64"):
+    with pytest.raises(TypeError, match=r"^batch_norm: expected a floating-point input, got dtype int64"):
         F.batch_norm(ck.tensor(np.ones((2, 4), dtype=np.int64)), c4, c4)
     with pytest.raises(TypeError, match=r"^batch_norm: running_var must be floating point, got dtype int64"):
         F.batch_norm(x, c4, np.ones(4, dtype=np.int64))
@@ -231,7 +232,7 @@ def test_local_response_norm_errors():
         F.local_response_norm(x3, 2.5)
     with pytest.raises(TypeError, match=r"^local_response_norm: beta must be a real number, got None"):
         F.local_response_norm(x3, 2, beta=None)
-    with pytest.raises(TypeError, match=r"^local_response_norm: input must be floating point, got dtype int64"):
+    with pytest.raises(TypeError, match=r"^local_response_norm: expected a floating-point input, got dtype int64"):
         F.local_response_norm(ck.tensor(np.ones((1, 2, 3), dtype=np.int64)), 2)
 
 
@@ -239,12 +240,13 @@ def _channels_last(a):
     return np.ascontiguousarray(np.moveaxis(a, 1, -1)).transpose(0, a.ndim - 1, *range(1, a.ndim - 1))
 
 
+@per_backend
 @requires_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(2, 3, 4, 5), (16, 8, 12, 12), (3, 4, 2, 3, 2)], ids=str)
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("grad_layout", ["channels_last", "contiguous"])
-def test_batch_norm_channels_last_input_matches_torch(training, shape, dtype, grad_layout):
+def test_batch_norm_channels_last_input_matches_torch(training, shape, dtype, grad_layout, backend):
     """Channels-last memory (what convolutions return) takes the compiled row kernels: same results, and the
     output and input gradient keep that layout."""
     x, w, b, rm, rv = _bn_arrays(shape, dtype)

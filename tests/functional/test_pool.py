@@ -5,7 +5,7 @@ import pytest
 
 import cnnkit as ck
 import cnnkit.functional as F
-from tests.oracle import assert_close, compare_with_torch, gradcheck, rand, requires_torch, torch
+from tests.oracle import assert_close, compare_with_torch, gradcheck, per_backend, rand, requires_torch, torch
 
 if torch is not None:
     import torch.nn.functional as TF
@@ -43,10 +43,11 @@ AVG_CONFIGS = [
 # ------------------------------------------------------------------------------ max_pool2d
 
 
+@per_backend
 @requires_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("cfg", MAX_CONFIGS)
-def test_max_pool2d_matches_torch(cfg, dtype):
+def test_max_pool2d_matches_torch(cfg, dtype, backend):
     shape, k, s, p, d, cm = cfg
     x = rand(*shape, dtype=dtype, seed=3)
     compare_with_torch(lambda t: F.max_pool2d(t, k, s, p, d, cm),
@@ -58,10 +59,11 @@ def test_max_pool2d_matches_torch(cfg, dtype):
     assert_close(out, ref)
 
 
+@per_backend
 @requires_torch
 @pytest.mark.parametrize("cfg", MAX_CONFIGS)
 @pytest.mark.parametrize("kind", ["constant", "integers", "negative"])
-def test_max_pool2d_ties_route_gradient_like_torch(cfg, kind):
+def test_max_pool2d_ties_route_gradient_like_torch(cfg, kind, backend):
     shape, k, s, p, d, cm = cfg
     rng = np.random.default_rng(7)
     if kind == "constant":
@@ -76,8 +78,9 @@ def test_max_pool2d_ties_route_gradient_like_torch(cfg, kind):
     np.testing.assert_array_equal(idx.data, TF.max_pool2d(torch.tensor(x), k, s, p, d, cm, return_indices=True)[1])
 
 
+@per_backend
 @requires_torch
-def test_max_pool2d_nan_and_inf_like_torch():
+def test_max_pool2d_nan_and_inf_like_torch(backend):
     x = np.array([[[[np.nan, 1, np.nan, 0, -np.inf],
                     [2, np.nan, 5, -np.inf, -np.inf],
                     [-np.inf, 2, 3, 4, -np.inf]]]], dtype=np.float32)
@@ -96,9 +99,10 @@ def test_max_pool2d_gradcheck(cfg):
     assert gradcheck(lambda t: F.max_pool2d(t, k, s, p, d, cm), [x])
 
 
+@per_backend
 @requires_torch
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_max_pool2d_unbatched_input(dtype):
+def test_max_pool2d_unbatched_input(dtype, backend):
     x = rand(3, 7, 6, dtype=dtype, seed=2)
     out, _ = compare_with_torch(lambda t: F.max_pool2d(t, 3, 2, 1, ceil_mode=True),
                                 lambda t: TF.max_pool2d(t, 3, 2, 1, ceil_mode=True), [x], what="max_pool2d (C,H,W)")
@@ -124,8 +128,9 @@ def test_max_pool2d_return_indices_without_grad_and_records_attributes():
     y.sum().backward()
     assert x.grad.dtype == np.float32
 
+@per_backend
 
-def test_max_pool2d_window_of_only_padding_gets_no_gradient():
+def test_max_pool2d_window_of_only_padding_gets_no_gradient(backend):
     # dilation 3 on a 2x2 input: the single window's taps all fall in the padding -> -inf, no gradient
     x = ck.tensor(np.arange(4.0).reshape(1, 1, 2, 2), requires_grad=True)
     y = F.max_pool2d(x, 2, stride=1, padding=1, dilation=3)
@@ -134,8 +139,9 @@ def test_max_pool2d_window_of_only_padding_gets_no_gradient():
     np.testing.assert_array_equal(x.grad.data, np.zeros((1, 1, 2, 2)))
 
 
+@per_backend
 @requires_torch
-def test_ceil_mode_window_larger_than_input_like_torch():
+def test_ceil_mode_window_larger_than_input_like_torch(backend):
     x = rand(1, 2, 2, 2, seed=1)
     compare_with_torch(lambda t: F.max_pool2d(t, 3, 2, ceil_mode=True),
                        lambda t: TF.max_pool2d(t, 3, 2, ceil_mode=True), [x], what="max_pool2d k > input")
@@ -146,11 +152,12 @@ def test_ceil_mode_window_larger_than_input_like_torch():
 # ------------------------------------------------------------------------------ avg_pool2d
 
 
+@per_backend
 @requires_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("cfg", AVG_CONFIGS)
 @pytest.mark.parametrize("count_include_pad,divisor_override", [(True, None), (False, None), (True, 5)])
-def test_avg_pool2d_matches_torch(cfg, dtype, count_include_pad, divisor_override):
+def test_avg_pool2d_matches_torch(cfg, dtype, count_include_pad, divisor_override, backend):
     shape, k, s, p, cm = cfg
     x = rand(*shape, dtype=dtype, seed=4)
     out, _ = compare_with_torch(lambda t: F.avg_pool2d(t, k, s, p, cm, count_include_pad, divisor_override),
@@ -166,8 +173,9 @@ def test_avg_pool2d_gradcheck(cfg):
     assert gradcheck(lambda t: F.avg_pool2d(t, k, s, p, cm, divisor_override=2), [rand(*shape, seed=6)])
 
 
+@per_backend
 @requires_torch
-def test_avg_pool2d_unbatched_input():
+def test_avg_pool2d_unbatched_input(backend):
     x = rand(2, 7, 6, dtype=np.float32, seed=8)
     out, _ = compare_with_torch(lambda t: F.avg_pool2d(t, 3, 2, 1, ceil_mode=True, count_include_pad=False),
                                 lambda t: TF.avg_pool2d(t, 3, 2, 1, ceil_mode=True, count_include_pad=False),
@@ -233,13 +241,13 @@ def test_global_pooling_equals_mean_and_max():
 
 @pytest.mark.parametrize("call,exc,message", [
     (lambda x: F.max_pool2d(x[0, 0], 2), ValueError,
-     "max_pool2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape (6, 6)"),
-    (lambda x: F.avg_pool2d(x[None], 2), ValueError, "avg_pool2d: expected a 3-D (C, H, W) or 4-D"),
+     "max_pool2d: expected a 4-D input (N, C, H, W) or a 3-D unbatched input (C, H, W), got shape (6, 6)"),
+    (lambda x: F.avg_pool2d(x[None], 2), ValueError, "avg_pool2d: expected a 4-D input (N, C, H, W) or a 3-D unbatched input"),
     (lambda x: F.max_pool2d(x, 3, padding=2), ValueError,
      "max_pool2d: padding must be at most half of kernel_size (padding <= kernel_size // 2), got padding=(2, 2) "
      "and kernel_size=(3, 3)"),
     (lambda x: F.avg_pool2d(x, (4, 2), padding=(1, 2)), ValueError, "avg_pool2d: padding must be at most half"),
-    (lambda x: F.max_pool2d(x, 0), ValueError, "max_pool2d: kernel_size must be positive, got 0"),
+    (lambda x: F.max_pool2d(x, 0), ValueError, "max_pool2d: kernel_size must be positive, got (0, 0)"),
     (lambda x: F.max_pool2d(x, 2, stride=(1, 0)), ValueError, "max_pool2d: stride must be positive"),
     (lambda x: F.max_pool2d(x, 2, padding=-1), ValueError, "max_pool2d: padding must be non-negative"),
     (lambda x: F.max_pool2d(x, 2, dilation=0), ValueError, "max_pool2d: dilation must be positive"),
@@ -255,7 +263,7 @@ def test_global_pooling_equals_mean_and_max():
      "max_pool2d: expected a floating-point input, got dtype int64"),
     (lambda x: F.avg_pool2d(x.data.tolist(), 2), TypeError, "avg_pool2d: expected a Tensor, got list"),
     (lambda x: F.adaptive_avg_pool2d(x[:, :0], 1), ValueError,
-     "adaptive_avg_pool2d: expected non-zero channel and spatial sizes"),
+     "adaptive_avg_pool2d: input must have non-empty channel and spatial dimensions"),
 ])
 def test_errors(call, exc, message):
     x = ck.tensor(rand(1, 2, 6, 6, dtype=np.float32))

@@ -3,7 +3,7 @@ values, indices and gradients, and the layout is kept."""
 
 import numpy as np
 import pytest
-from oracle import assert_close, rand, requires_torch, torch
+from oracle import assert_close, per_backend, rand, requires_torch, torch
 
 import cnnkit as ck
 import cnnkit.functional as F
@@ -13,12 +13,13 @@ def _channels_last(a):
     return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
 
 
+@per_backend
 @requires_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("args", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
                                   dict(kernel_size=(3, 2), stride=(1, 2), dilation=2, ceil_mode=True)], ids=str)
 @pytest.mark.parametrize("grad_layout", ["channels_last", "contiguous"])
-def test_max_pool2d_channels_last_matches_torch(args, dtype, grad_layout):
+def test_max_pool2d_channels_last_matches_torch(args, dtype, grad_layout, backend):
     x = rand(4, 5, 9, 8, dtype=dtype)
     xo = ck.Tensor(_channels_last(x), requires_grad=True)
     xt = torch.tensor(x, requires_grad=True)

@@ -1,5 +1,7 @@
-"""interpolate (nearest, nearest-exact, bilinear, area): parity with PyTorch, kernels vs loop references,
-gradchecks and errors."""
+"""interpolate (nearest, nearest-exact, bilinear, bicubic, antialiased bilinear/bicubic, area): parity with PyTorch,
+kernels vs loop references, gradchecks, empty batches and errors."""
+
+import itertools
 
 import numpy as np
 import pytest
@@ -159,13 +161,14 @@ def test_scatter_sum_handles_any_index_order():
 
 
 @pytest.mark.parametrize("kwargs,exc,message", [
-    (dict(size=4, mode="bicubic"), ValueError, "interpolate: mode 'bicubic' is not supported"),
+    (dict(size=4, mode="trilinear"), ValueError, "interpolate: mode 'trilinear' is not supported"),
     (dict(size=4, mode="cubic"), ValueError, "interpolate: unknown mode 'cubic'; expected one of nearest"),
     (dict(), ValueError, "interpolate: exactly one of size and scale_factor must be given, got neither"),
     (dict(size=4, scale_factor=2), ValueError, "interpolate: exactly one of size and scale_factor must be given, "
                                               "got both"),
     (dict(size=4, align_corners=True), ValueError, "interpolate: align_corners can only be set with the "
-                                                   "interpolating modes (bilinear)"),
+                                                   "interpolating modes (bilinear, bicubic)"),
+    (dict(size=4, mode="area", align_corners=False), ValueError, "interpolate: align_corners can only be set"),
     (dict(size=4, mode="bilinear", align_corners="yes"), TypeError, "interpolate: align_corners must be a bool"),
     (dict(size=(4, 4, 4)), ValueError, "interpolate: size must have one entry per spatial dimension"),
     (dict(size=(4, 2.5)), TypeError, "interpolate: size must hold ints"),
@@ -174,7 +177,11 @@ def test_scatter_sum_handles_any_index_order():
     (dict(scale_factor=-2), ValueError, "interpolate: scale_factor must be positive and finite"),
     (dict(scale_factor="2"), TypeError, "interpolate: scale_factor must be a number or a pair"),
     (dict(size=4, recompute_scale_factor=True), ValueError, "interpolate: recompute_scale_factor is only"),
-    (dict(size=4, mode="bilinear", antialias=True), ValueError, "interpolate: antialias=True is not supported"),
+    (dict(size=4, mode="nearest", antialias=True), ValueError,
+     "interpolate: antialias=True is only supported with mode 'bilinear' or 'bicubic', got mode='nearest'"),
+    (dict(size=4, mode="area", antialias=True), ValueError, "interpolate: antialias=True is only supported"),
+    (dict(size=4, mode="bicubic", antialias="yes"), TypeError, "interpolate: antialias must be a bool"),
+    (dict(size=4, mode="bicubic", align_corners=1), TypeError, "interpolate: align_corners must be a bool"),
 ])
 def test_errors(kwargs, exc, message):
     x = ck.tensor(rand(1, 2, 3, 5, dtype=np.float32))
@@ -186,7 +193,210 @@ def test_errors(kwargs, exc, message):
 def test_input_errors():
     with pytest.raises(ValueError, match=r"^interpolate: expected a 4-D input \(N, C, H, W\), got shape \(2, 3, 5\)"):
         F.interpolate(ck.tensor(rand(2, 3, 5)), size=4)
+    with pytest.raises(ValueError, match=r"^interpolate: input must have non-empty channel and spatial dimensions "
+                                         r"\(only the batch may be empty\), got shape \(1, 0, 3, 3\)"):
+        F.interpolate(ck.tensor(rand(1, 0, 3, 3)), size=4)
+    with pytest.raises(ValueError, match=r"^interpolate: input must have non-empty"):
+        F.interpolate(ck.tensor(rand(1, 2, 0, 3)), size=4, mode="bicubic")
     with pytest.raises(TypeError, match="^interpolate: expected a floating-point input, got dtype int64"):
         F.interpolate(ck.tensor(np.ones((1, 1, 2, 2), np.int64)), size=4)
     with pytest.raises(TypeError, match="^interpolate: expected a Tensor, got list"):
         F.interpolate([[[[1.0]]]], size=4)
+
+
+# ------------------------------------------------------------------------------ bicubic and antialiased
+
+
+def _same_size_with_factor(shape, resize, align):
+    """An axis whose size does not change although a scale factor (!= 1, not recomputed) steps the source
+    positions. There PyTorch 2.13's backward is not the adjoint of its forward (bicubic: the backward copies while
+    the forward interpolates; antialiased: the forward copies while the backward interpolates): the forward is
+    compared with PyTorch and the backward with finite differences (test_same_size_with_a_scale_factor)."""
+    factor = resize.get("scale_factor")
+    if factor is None or resize.get("recompute_scale_factor") or align:
+        return False
+    factors = factor if isinstance(factor, tuple) else (factor, factor)
+    return any(int(np.floor(n * f)) == n and f != 1 for n, f in zip(shape[2:], factors, strict=True))
+
+
+def _width_one_after_height_change(shape, out_hw):
+    """PyTorch 2.13's antialiased forward repeats its first output row whenever the output is one pixel wide and
+    the height changes (its backward is right): test_antialias_one_pixel_wide_output checks those against PyTorch
+    run on the transposed image."""
+    return out_hw[1] == 1 and out_hw[0] != shape[2]
+
+
+def _out_hw(shape, resize):
+    if "size" in resize:
+        size = resize["size"]
+        return size if isinstance(size, tuple) else (size, size)
+    factor = resize["scale_factor"]
+    factors = factor if isinstance(factor, tuple) else (factor, factor)
+    return tuple(int(np.floor(n * f)) for n, f in zip(shape[2:], factors, strict=True))
+
+
+CUBIC_SHAPE = (2, 3, 5, 7)
+CUBIC_RESIZES = RESIZES + [dict(size=(9, 4)), dict(size=(1, 6)), dict(scale_factor=(0.6, 1.3)),
+                           dict(scale_factor=0.7, recompute_scale_factor=True),
+                           dict(scale_factor=(1.5, 2), recompute_scale_factor=False)]
+CUBIC_CASES = [(r, align) for r in CUBIC_RESIZES for align in (False, True)
+               if not _same_size_with_factor(CUBIC_SHAPE, r, align)]
+
+
+def _resize_id(case):
+    resize, flag = case
+    return ",".join(f"{k}={v}" for k, v in resize.items()) + f"-{flag}"
+
+
+@requires_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CUBIC_CASES, ids=_resize_id)
+def test_bicubic_matches_torch(case, dtype):
+    resize, align = case
+    kw = dict(resize, mode="bicubic", align_corners=align)
+    out, _ = compare_with_torch(lambda t: F.interpolate(t, **kw), lambda t: TF.interpolate(t, **kw),
+                                [rand(*CUBIC_SHAPE, dtype=dtype, seed=11)], what=f"interpolate {kw}")
+    assert out.dtype == dtype
+
+
+AA_SHAPES = [(2, 3, 13, 17), (1, 2, 8, 5)]
+AA_RESIZES = [dict(size=(4, 6)), dict(size=(3, 3)), dict(size=(6, 2)), dict(size=(2, 9)), dict(size=(1, 1)),
+              dict(size=(13, 5)), dict(size=(20, 31)), dict(scale_factor=0.3), dict(scale_factor=(0.5, 0.25)),
+              dict(scale_factor=0.45, recompute_scale_factor=True), dict(scale_factor=(0.77, 1.6)),
+              dict(scale_factor=1.1)]
+AA_CASES = [(shape, r, mode, align) for shape in AA_SHAPES for r in AA_RESIZES for mode in ("bilinear", "bicubic")
+            for align in (False, True)
+            if not _same_size_with_factor(shape, r, align) and not _width_one_after_height_change(shape, _out_hw(shape, r))]
+
+
+@requires_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,resize,mode,align", AA_CASES,
+                         ids=[f"{s[2]}x{s[3]}-{_resize_id((r, m))}-align{a}" for s, r, m, a in AA_CASES])
+def test_antialias_matches_torch(shape, resize, mode, align, dtype):
+    kw = dict(resize, mode=mode, align_corners=align, antialias=True)
+    out, _ = compare_with_torch(lambda t: F.interpolate(t, **kw), lambda t: TF.interpolate(t, **kw),
+                                [rand(*shape, dtype=dtype, seed=12)], what=f"interpolate {kw}")
+    assert out.dtype == dtype
+
+
+def test_new_grids_cover_the_spec():
+    assert {a for _, a in CUBIC_CASES} == {False, True}
+    assert any("scale_factor" in r and r.get("recompute_scale_factor") for r, _ in CUBIC_CASES)
+    assert any("scale_factor" in r and r.get("recompute_scale_factor") is False for r, _ in CUBIC_CASES)
+    downs = [(s, r) for s, r, _, _ in AA_CASES if min(np.subtract(s[2:], _out_hw(s, r))) > 0]
+    assert len(downs) >= 10  # antialiasing matters when downsampling
+    assert {(m, a) for _, _, m, a in AA_CASES} == {("bilinear", False), ("bilinear", True), ("bicubic", False),
+                                                   ("bicubic", True)}
+    assert {s[0] for s, _, _, _ in AA_CASES} == {1, 2}
+
+
+@requires_torch
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_antialias_one_pixel_wide_output(mode):
+    """PyTorch's own forward is wrong here (every output row equals the first); the same resize of the transposed
+    image (one pixel high) is right in PyTorch and is the reference. The backward is compared directly."""
+    x = rand(2, 3, 9, 4, seed=13)
+    kw = dict(mode=mode, antialias=True)
+    for out_h in (2, 3, 5):
+        ours = F.interpolate(ck.tensor(x), size=(out_h, 1), **kw)
+        ref = TF.interpolate(torch.tensor(x).transpose(2, 3), size=(1, out_h), **kw).transpose(2, 3)
+        assert_close(ours, ref, f"{mode} ({out_h}, 1)")
+        assert not np.allclose(ours.data[:, :, 0], ours.data[:, :, 1])
+        xo, xt = ck.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        g = rand(2, 3, out_h, 1, seed=14)
+        F.interpolate(xo, size=(out_h, 1), **kw).backward(g)
+        TF.interpolate(xt, size=(out_h, 1), **kw).backward(torch.tensor(g))
+        assert_close(xo.grad, xt.grad, f"{mode} ({out_h}, 1) gradient")
+
+
+@requires_torch
+@pytest.mark.parametrize("mode,antialias", [("bicubic", False), ("bilinear", True), ("bicubic", True)])
+def test_same_size_with_a_scale_factor(mode, antialias):
+    """Height 5 times 1.1 is 5 again: the forward matches PyTorch's and the backward is its adjoint."""
+    x = rand(1, 2, 5, 7, seed=15)
+    kw = dict(scale_factor=(1.1, 0.6), mode=mode, antialias=antialias)
+    assert_close(F.interpolate(ck.tensor(x), **kw), TF.interpolate(torch.tensor(x), **kw), f"{kw}")
+    assert gradcheck(lambda t: F.interpolate(t, **kw), [x])
+
+
+@pytest.mark.parametrize("mode,antialias,align", [("bicubic", False, False), ("bicubic", False, True),
+                                                  ("bilinear", True, False), ("bicubic", True, False),
+                                                  ("bilinear", True, True)])
+@pytest.mark.parametrize("resize", [dict(size=(7, 9)), dict(size=(2, 3)), dict(scale_factor=(1.5, 0.4)),
+                                    dict(size=(3, 1))])
+def test_bicubic_and_antialias_gradcheck(mode, antialias, align, resize):
+    kw = dict(resize, mode=mode, antialias=antialias, align_corners=align)
+    assert gradcheck(lambda t: F.interpolate(t, **kw), [rand(1, 2, 5, 6, seed=16)])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode,antialias", [("bicubic", False), ("bilinear", True), ("bicubic", True)])
+@pytest.mark.parametrize("in_hw,out_hw,scales", [((3, 5), (7, 11), (None, None)), ((9, 8), (4, 3), (None, None)),
+                                                 ((6, 6), (6, 2), (None, None)), ((5, 3), (8, 5), (1.7, 1.9)),
+                                                 ((7, 9), (2, 1), (0.3, 0.15))])
+def test_separable_kernels_match_loop_references(in_hw, out_hw, scales, mode, antialias, dtype):
+    x = rand(2, 3, *in_hw, dtype=dtype, seed=17)
+    g = rand(2, 3, *out_hw, dtype=dtype, seed=18)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for align in (False, True):
+        out = U.upsample_separable2d(x, out_hw, mode, align, scales, antialias)
+        assert out.dtype == dtype
+        np.testing.assert_allclose(out, U.upsample_separable2d_reference(x, out_hw, mode, align, scales, antialias),
+                                   rtol=tol, atol=tol)
+        grad = U.upsample_separable2d_backward(g, x.shape, mode, align, scales, antialias)
+        assert grad.dtype == dtype
+        np.testing.assert_allclose(
+            grad, U.upsample_separable2d_backward_reference(g, x.shape, mode, align, scales, antialias), rtol=tol,
+            atol=tol)
+
+
+def test_cubic_and_antialias_taps():
+    index, weights = U.cubic_taps(4, 8, align_corners=False, dtype=np.float64)
+    np.testing.assert_allclose(weights.sum(axis=1), 1)  # the cubic convolution weights sum to one
+    np.testing.assert_array_equal(index[0], [0, 0, 0, 1])  # src = -0.25: taps -2..1 clamped to the border
+    t = 0.75  # src(0) = 0.5 * 0.5 - 0.5 = -0.25 -> i0 = -1, t = 0.75
+    a = U.CUBIC_A
+    np.testing.assert_allclose(weights[0, 1], ((a + 2) * t - (a + 3)) * t * t + 1)
+    index, weights = U.antialias_taps(8, 2, align_corners=False, kind="bilinear", dtype=np.float64)
+    np.testing.assert_allclose(weights.sum(axis=1), 1)
+    # centre 2, support 4: pixels 0..5 (centres j + 0.5), triangle 1 - |j + 0.5 - 2| / 4, normalised
+    np.testing.assert_array_equal(index[0][index[0] >= 0], [0, 1, 2, 3, 4, 5])
+    np.testing.assert_allclose(weights[0][:6], np.array([5, 7, 7, 5, 3, 1]) / 28)
+    np.testing.assert_allclose(weights[1][index[1] >= 0], weights[0][:6][::-1])  # the mirror image at the end
+
+
+@requires_torch
+@pytest.mark.parametrize("mode,antialias,align", [("nearest", False, None), ("nearest-exact", False, None),
+                                                  ("bilinear", False, False), ("bilinear", True, True),
+                                                  ("bicubic", False, True), ("bicubic", True, False),
+                                                  ("area", False, None)])
+@pytest.mark.parametrize("resize", [dict(size=(6, 2)), dict(scale_factor=2)])
+def test_empty_batch_like_torch(mode, antialias, align, resize):
+    kw = dict(resize, mode=mode, antialias=antialias, align_corners=align)
+    out, ref = compare_with_torch(lambda t: F.interpolate(t, **kw), lambda t: TF.interpolate(t, **kw),
+                                  [np.zeros((0, 2, 3, 4))], what=f"interpolate {kw} of an empty batch")
+    assert out.shape == tuple(ref.shape) and out.shape[0] == 0
+
+
+SCALE_MODES = [("nearest", None, False), ("nearest-exact", None, False), ("bilinear", False, False),
+               ("bilinear", True, False), ("bicubic", False, False), ("bicubic", True, False), ("area", None, False),
+               ("bilinear", False, True), ("bicubic", False, True)]
+SCALE_CASES = [(mode, align, aa, factor, recompute)
+               for (mode, align, aa), factor, recompute in itertools.product(
+                   SCALE_MODES, [0.6, 1.7, (2.5, 0.75), (1 / 3, 2.1)], [None, False, True])
+               if not ((mode == "bicubic" or aa) and _same_size_with_factor(
+                   (2, 3, 6, 7), dict(scale_factor=factor, recompute_scale_factor=recompute), align))]
+
+
+@requires_torch
+@pytest.mark.parametrize("mode,align,antialias,factor,recompute", SCALE_CASES)
+def test_scale_factor_and_recompute_combinations(mode, align, antialias, factor, recompute):
+    kw = dict(scale_factor=factor, mode=mode, recompute_scale_factor=recompute)
+    if align is not None:
+        kw["align_corners"] = align
+    if antialias:
+        kw["antialias"] = True
+    out, ref = compare_with_torch(lambda t: F.interpolate(t, **kw), lambda t: TF.interpolate(t, **kw),
+                                  [rand(2, 3, 6, 7, seed=19)], what=f"interpolate {kw}")
+    assert out.shape == tuple(ref.shape)

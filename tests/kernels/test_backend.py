@@ -122,3 +122,29 @@ def test_environment_variable_sets_the_starting_backend():
     assert done.returncode == 0 and done.stdout.strip() == "numpy"
     done = _backend_in_fresh_process("no-such-backend")
     assert done.returncode != 0 and "unknown backend 'no-such-backend'" in done.stderr
+
+
+def test_parity_grids_run_on_every_available_backend():
+    """The PyTorch parity tests of the backend ops are parametrized over every available backend (a backend added
+    later is checked by the same grids), with ids that name it."""
+    import importlib
+
+    import oracle
+
+    assert oracle.BACKENDS == tuple(ck.available_backends())
+    expected = {
+        "test_conv": ["test_conv2d_matches_torch", "test_conv_transpose2d_matches_torch", "test_unbatched_input"],
+        "test_pool": ["test_max_pool2d_matches_torch", "test_max_pool2d_ties_route_gradient_like_torch",
+                      "test_max_pool2d_nan_and_inf_like_torch", "test_avg_pool2d_matches_torch"],
+        "test_pool_channels_last": ["test_max_pool2d_channels_last_matches_torch"],
+        "test_norm": ["test_batch_norm_matches_torch", "test_batch_norm_channels_last_input_matches_torch"],
+        "test_activation": ["test_relu_matches_torch"],
+    }
+    for module, names in expected.items():
+        tests = importlib.import_module(f"tests.functional.{module}")
+        for name in names:
+            marks = [m for m in getattr(getattr(tests, name), "pytestmark", []) if m.name == "parametrize"
+                     and m.args[0] == "backend"]
+            assert marks, f"{module}.{name} is not parametrized over the backends"
+            assert tuple(marks[0].args[1]) == oracle.BACKENDS and marks[0].kwargs["indirect"]
+            assert marks[0].kwargs["ids"] == [f"backend={b}" for b in oracle.BACKENDS]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, InputTypeError
+from ..kernels.conv_arith import pair
 from .dataset import Dataset, DatasetError, _check_callable, check_index
 
 IMG_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
@@ -73,10 +74,10 @@ class ImageFolder(Dataset):
         if mode not in ("RGB", "L", None):
             raise InputError(f"ImageFolder: mode must be 'RGB', 'L' or None, got {mode!r}")
         if size is not None:
-            size = (size, size) if isinstance(size, int) else tuple(size)
-            if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in size):
+            hw = pair(size, "size", "ImageFolder")
+            if min(hw) < 1:
                 raise InputError(f"ImageFolder: size must be a positive int or (H, W), got {size!r}")
-            size = (int(size[0]), int(size[1]))
+            size = hw
         _check_callable(transform, "ImageFolder", "transform")
         _check_callable(target_transform, "ImageFolder", "target_transform")
         self.root = Path(root).expanduser()

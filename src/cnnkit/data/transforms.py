@@ -19,6 +19,7 @@ import numpy as np
 
 from ..autograd import Tensor
 from ..errors import InputError, InputTypeError
+from ..kernels.conv_arith import pair
 from ._rng import current_rng, make_rng
 
 __all__ = [
@@ -77,16 +78,12 @@ def _restore(out: np.ndarray, like: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(out), info.min, info.max).astype(like.dtype)
 
 
-def _pair(value, owner: str, what: str) -> tuple[int, int]:
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        value = (value, value)
-    try:
-        h, w = value
-    except (TypeError, ValueError):
-        raise InputError(f"{owner}: {what} must be an int or (H, W), got {value!r}") from None
-    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in (h, w)):
+def _size(value, owner: str, what: str) -> tuple[int, int]:
+    """A positive (H, W) size from an int or a pair of ints."""
+    h, w = pair(value, what, owner)
+    if h < 1 or w < 1:
         raise InputError(f"{owner}: {what} must be positive ints, got {value!r}")
-    return int(h), int(w)
+    return h, w
 
 
 def _fill_values(fill, channels: int, owner: str) -> np.ndarray:
@@ -167,7 +164,7 @@ def crop(img: np.ndarray, top: int, left: int, height: int, width: int) -> np.nd
 @_image_op
 def center_crop(img: np.ndarray, size) -> np.ndarray:
     """Central ``size`` window; an image smaller than ``size`` is first padded with zeros (as torchvision)."""
-    th, tw = _pair(size, "center_crop", "size")
+    th, tw = _size(size, "center_crop", "size")
     _, h, w = img.shape
     if th > h or tw > w:
         pl, pt = max(tw - w, 0) // 2, max(th - h, 0) // 2
@@ -199,7 +196,7 @@ def resize(img: np.ndarray, size) -> np.ndarray:
         else:
             th, tw = int(size * h / w), int(size)
     else:
-        th, tw = _pair(size, "resize", "size")
+        th, tw = _size(size, "resize", "size")
     if (th, tw) == (h, w):
         return img.copy()
     x = _float_work(img)
@@ -430,7 +427,7 @@ class CenterCrop(Transform):
     """Central crop of ``size`` (int or (H, W))."""
 
     def __init__(self, size):
-        self.size = _pair(size, "CenterCrop", "size")
+        self.size = _size(size, "CenterCrop", "size")
 
     def apply(self, img):
         return center_crop(img, self.size)
@@ -445,7 +442,7 @@ class Resize(Transform):
                 raise InputError(f"Resize: size must be positive, got {size}")
             self.size = int(size)
         else:
-            self.size = _pair(size, "Resize", "size")
+            self.size = _size(size, "Resize", "size")
 
     def apply(self, img):
         return resize(img, self.size)
@@ -456,7 +453,7 @@ class RandomCrop(RandomTransform):
 
     def __init__(self, size, padding=0, pad_value=0, rng=None, seed=None):
         super().__init__(rng, seed)
-        self.size = _pair(size, "RandomCrop", "size")
+        self.size = _size(size, "RandomCrop", "size")
         self.padding = _padding(padding, "RandomCrop")
         self.pad_value = pad_value
 

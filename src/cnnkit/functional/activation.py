@@ -7,15 +7,15 @@ result is always a new tensor (the input is left unchanged), so ``x = F.relu(x, 
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 
 import numpy as np
 
-from ..autograd import Function, Tensor, _to_dtype
+from ..autograd import Function, _to_dtype
 from ..errors import InputError, InputTypeError
 from ..kernels import softmax as _softmax_kernels
 from ..kernels.backend import kernels_for
+from . import _checks
 
 # ------------------------------------------------------------------------------ erf (for the exact GELU)
 
@@ -94,11 +94,16 @@ class ReLU(Function):
     """max(x, 0); the gradient is 1 where x > 0 and 0 elsewhere (0 at x == 0, as PyTorch)."""
 
     def forward(self, x):
+        if x.size == 0:  # an empty array never reaches a backend's kernels
+            self.kernels = None
+            return x.copy()
         self.kernels = kernels_for("relu", x.dtype)
         self.y = self.kernels.relu_forward(x)
         return self.y
 
     def backward(self, g):
+        if self.kernels is None:
+            return np.zeros_like(g)
         return self.kernels.relu_backward(g, self.y)
 
 
@@ -237,45 +242,28 @@ class LogSoftmax(Function):
 # ------------------------------------------------------------------------------ public functions
 
 
-def _check_input(op: str, x) -> None:
-    if isinstance(x, Tensor):
-        dtype = x.data.dtype
-    elif isinstance(x, np.ndarray):
-        dtype = x.dtype
-    else:
-        raise InputTypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
-    if dtype.kind != "f":
-        raise InputTypeError(f"{op}: expected a floating-point tensor, got dtype {dtype}")
-
-
-def _check_real(op: str, name: str, value) -> float:
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise InputTypeError(f"{op}: {name} must be a real number, got {value!r}")
-    return float(value)
-
-
 def sigmoid(input):  # noqa: A002 - PyTorch's name
     """1 / (1 + exp(-x)), stable for any x."""
-    _check_input("sigmoid", input)
+    _checks.float_array("sigmoid", input)
     return Sigmoid.apply(input)
 
 
 def tanh(input):  # noqa: A002
     """Hyperbolic tangent."""
-    _check_input("tanh", input)
+    _checks.float_array("tanh", input)
     return Tanh.apply(input)
 
 
 def relu(input, inplace: bool = False):  # noqa: A002
     """max(x, 0)."""
-    _check_input("relu", input)
+    _checks.float_array("relu", input)
     return ReLU.apply(input)
 
 
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):  # noqa: A002
     """clip(x, min_val, max_val)."""
-    _check_input("hardtanh", input)
-    lo, hi = _check_real("hardtanh", "min_val", min_val), _check_real("hardtanh", "max_val", max_val)
+    _checks.float_array("hardtanh", input)
+    lo, hi = _checks.real("hardtanh", "min_val", min_val), _checks.real("hardtanh", "max_val", max_val)
     if lo > hi:
         raise InputError(f"hardtanh: min_val must not exceed max_val, got min_val={min_val}, max_val={max_val}")
     return Hardtanh.apply(input, min_val=lo, max_val=hi)
@@ -283,26 +271,26 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
 
 def relu6(input, inplace: bool = False):  # noqa: A002
     """min(max(x, 0), 6)."""
-    _check_input("relu6", input)
+    _checks.float_array("relu6", input)
     return Hardtanh.apply(input, min_val=0.0, max_val=6.0)
 
 
 def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):  # noqa: A002
     """x if x > 0 else negative_slope * x."""
-    _check_input("leaky_relu", input)
-    slope = _check_real("leaky_relu", "negative_slope", negative_slope)
+    _checks.float_array("leaky_relu", input)
+    slope = _checks.real("leaky_relu", "negative_slope", negative_slope)
     return LeakyReLU.apply(input, negative_slope=slope)
 
 
 def elu(input, alpha: float = 1.0, inplace: bool = False):  # noqa: A002
     """x if x > 0 else alpha * (exp(x) - 1)."""
-    _check_input("elu", input)
-    return ELU.apply(input, alpha=_check_real("elu", "alpha", alpha))
+    _checks.float_array("elu", input)
+    return ELU.apply(input, alpha=_checks.real("elu", "alpha", alpha))
 
 
 def gelu(input, approximate: str = "none"):  # noqa: A002
     """x * Phi(x) (exact, with erf) or its tanh approximation (``approximate='tanh'``)."""
-    _check_input("gelu", input)
+    _checks.float_array("gelu", input)
     if approximate not in ("none", "tanh"):
         raise InputError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return GELU.apply(input, approximate=approximate)
@@ -313,8 +301,7 @@ def _softmax_dim(op: str, ndim: int, dim) -> int:
         dim = 0 if ndim in (0, 1, 3) else 1
         warnings.warn(f"{op}: implicit dimension choice is deprecated (as in PyTorch); pass dim={dim} explicitly",
                       UserWarning, stacklevel=3)
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-        raise InputTypeError(f"{op}: dim must be an int, got {dim!r}")
+    dim = _checks.integer(op, "dim", dim)
     n = max(ndim, 1)
     if not -n <= dim < n:
         raise InputError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions "
@@ -323,8 +310,8 @@ def _softmax_dim(op: str, ndim: int, dim) -> int:
 
 
 def _softmax_like(cls, op: str, input, dim, dtype):  # noqa: A002
-    _check_input(op, input)
-    x = input if isinstance(input, Tensor) else Tensor._wrap(input)
+    _checks.float_array(op, input)
+    x = _checks.tensor_arg(op, input)
     dim = _softmax_dim(op, x.ndim, dim)
     if dtype is not None:
         dtype = _to_dtype(dtype)

@@ -11,33 +11,41 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function, Tensor, float32, float64
-from ..errors import InputError, InputTypeError
+from ..autograd import Function, Tensor
+from ..errors import InputError
 from ..kernels.backend import kernels_for
-from ..kernels.conv_arith import conv_transpose_output_size, pair, same_padding
+from ..kernels.conv_arith import conv_transpose_output_size, same_padding
 from ..kernels.im2col import columns_output_size
-from .shape import reshape
+from . import _checks
 
 __all__ = ["conv2d", "conv_transpose2d"]
 
 
 class Conv2d(Function):
-    """2-D convolution; ``padding`` is ((top, bottom), (left, right)). Runs on the backend's kernels."""
+    """2-D convolution; ``padding`` is ((top, bottom), (left, right)). Runs on the backend's kernels; an empty batch
+    never reaches them (its output and gradients are zeros of the right shapes)."""
 
     def forward(self, x, w, b=None, *, stride, padding, dilation, groups):
-        self.kernels = kernels_for("conv2d", x.dtype, stride=stride, padding=padding, dilation=dilation,
-                                   groups=groups)
         n = self.needs_input_grad
         if n:  # keep only what backward will read: x for dw, w for dx
-            self.x = x if n[1] else None
-            self.w = w if n[0] else None
             self.shapes = (x.shape, w.shape)
             self.dtype = x.dtype
             self.config = (stride, padding, dilation, groups)
+        if x.shape[0] == 0:
+            self.kernels = None
+            out = columns_output_size(x.shape[2:], w.shape[2:], stride, padding, dilation)
+            return np.zeros((0, w.shape[0]) + out, dtype=x.dtype)
+        self.kernels = kernels_for("conv2d", x.dtype, stride=stride, padding=padding, dilation=dilation,
+                                   groups=groups)
+        if n:
+            self.x = x if n[1] else None
+            self.w = w if n[0] else None
         return self.kernels.conv2d_forward(x, w, b, stride, padding, dilation, groups)
 
     def backward(self, g):
         n = self.needs_input_grad
+        if self.kernels is None:
+            return _zero_gradients(n, *self.shapes, self.shapes[1][0], self.dtype)
         return self.kernels.conv2d_backward(
             g.astype(self.dtype, copy=False), self.x, self.w, *self.config, need_input=n[0], need_weight=n[1],
             need_bias=len(n) > 2 and n[2], x_shape=self.shapes[0], w_shape=self.shapes[1])
@@ -45,96 +53,64 @@ class Conv2d(Function):
 
 class ConvTranspose2d(Function):
     """2-D transposed convolution (the input gradient of conv2d, as an op of its own). Runs on the backend's
-    kernels."""
+    kernels; an empty batch or an empty output (a side of size 0) never reaches them."""
 
     def forward(self, x, w, b=None, *, stride, padding, output_padding, dilation, groups):
-        self.kernels = kernels_for("conv_transpose2d", x.dtype, stride=stride, padding=padding,
-                                   output_padding=output_padding, dilation=dilation, groups=groups)
         n = self.needs_input_grad
         if n:
-            self.x = x if n[1] else None
-            self.w = w if n[0] else None
             self.shapes = (x.shape, w.shape)
             self.dtype = x.dtype
             self.config = (stride, padding, output_padding, dilation, groups)
+        out = tuple(conv_transpose_output_size(size, k, s, p, q, d) for size, k, s, p, q, d in zip(
+            x.shape[2:], w.shape[2:], stride, padding, output_padding, dilation, strict=True))
+        if x.shape[0] == 0 or 0 in out:
+            self.kernels = None
+            return np.zeros((x.shape[0], w.shape[1] * groups) + out, dtype=x.dtype)
+        self.kernels = kernels_for("conv_transpose2d", x.dtype, stride=stride, padding=padding,
+                                   output_padding=output_padding, dilation=dilation, groups=groups)
+        if n:
+            self.x = x if n[1] else None
+            self.w = w if n[0] else None
         return self.kernels.conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation, groups)
 
     def backward(self, g):
         n = self.needs_input_grad
+        if self.kernels is None:
+            return _zero_gradients(n, *self.shapes, self.shapes[1][1] * self.config[-1], self.dtype)
         return self.kernels.conv_transpose2d_backward(
             g.astype(self.dtype, copy=False), self.x, self.w, *self.config, need_input=n[0], need_weight=n[1],
             need_bias=len(n) > 2 and n[2], x_shape=self.shapes[0], w_shape=self.shapes[1])
 
 
+def _zero_gradients(needs, x_shape, w_shape, channels, dtype):
+    """The gradients of a convolution whose input batch or output is empty: zeros (no output reads anything)."""
+    shapes = (x_shape, w_shape, (channels,))
+    return tuple(np.zeros(shape, dtype) if need else None for need, shape in zip(needs, shapes, strict=False))
+
+
 # ------------------------------------------------------------------------------ validation
 
 
-def _tensor(op: str, name: str, value) -> Tensor:
-    if isinstance(value, Tensor):
-        return value
-    if isinstance(value, np.ndarray):
-        return Tensor(value)
-    raise InputTypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
-
-
 def _check_operands(op: str, x, weight, bias, weight_layout: str):
-    """Common checks; returns (x, weight, bias) as Tensors (bias may be None) and whether x was unbatched."""
-    x, weight = _tensor(op, "input", x), _tensor(op, "weight", weight)
-    bias = None if bias is None else _tensor(op, "bias", bias)
-    if x.dtype not in (float32, float64):
-        raise InputTypeError(f"{op}: expected a float32 or float64 input, got dtype {x.dtype}")
-    if weight.dtype != x.dtype:
-        raise InputTypeError(f"{op}: input and weight must have the same dtype, got input {x.dtype} and weight "
-                             f"{weight.dtype}")
-    if bias is not None and bias.dtype != x.dtype:
-        raise InputTypeError(f"{op}: input and bias must have the same dtype, got input {x.dtype} and bias "
-                             f"{bias.dtype}")
-    if x.ndim not in (3, 4):
-        raise InputError(f"{op}: expected a 4-D input (N, C, H, W) or a 3-D unbatched input (C, H, W), "
-                         f"got shape {x.shape}")
+    """Common checks; returns (x as a batch, weight, bias) as Tensors (bias may be None) and whether x was
+    unbatched."""
+    x, unbatched = _checks.image_input(op, x, exact=True)
+    weight = _checks.tensor_arg(op, weight, "weight")
+    bias = None if bias is None else _checks.tensor_arg(op, bias, "bias")
+    _checks.check_same_dtype(op, x, weight, "weight")
+    if bias is not None:
+        _checks.check_same_dtype(op, x, bias, "bias")
     if weight.ndim != 4:
         raise InputError(f"{op}: expected a 4-D weight {weight_layout}, got shape {weight.shape}")
-    if 0 in x.shape[-3:]:
-        raise InputError(f"{op}: input must have non-empty channel and spatial dimensions, got shape {x.shape}")
     if 0 in weight.shape:
         raise InputError(f"{op}: weight must not have an empty dimension, got shape {weight.shape}")
-    return x, weight, bias, x.ndim == 3
-
-
-def _check_groups(op: str, groups) -> int:
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
-        raise InputTypeError(f"{op}: groups must be an int, got {groups!r}")
-    if groups < 1:
-        raise InputError(f"{op}: groups must be a positive integer, got {groups}")
-    return int(groups)
-
-
-def _positive_pair(op: str, name: str, value) -> tuple[int, int]:
-    p = pair(value, name, op)
-    if min(p) < 1:
-        raise InputError(f"{op}: {name} must be positive, got {p}")
-    return p
-
-
-def _non_negative_pair(op: str, name: str, value) -> tuple[int, int]:
-    p = pair(value, name, op)
-    if min(p) < 0:
-        raise InputError(f"{op}: {name} must be non-negative, got {p}")
-    return p
+    return x, weight, bias, unbatched
 
 
 def _check_bias(op: str, bias, channels: int) -> None:
     if bias is not None and bias.shape != (channels,):
         raise InputError(f"{op}: bias must have shape ({channels},) (one value per output channel), "
                          f"got {bias.shape}")
-
-
-def _batched(x: Tensor, unbatched: bool) -> Tensor:
-    return reshape(x, (1,) + x.shape) if unbatched else x
-
-
-def _unbatched(y: Tensor, unbatched: bool) -> Tensor:
-    return reshape(y, y.shape[1:]) if unbatched else y
 
 
 # ------------------------------------------------------------------------------ public functions
@@ -150,9 +126,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     """
     op = "conv2d"
     x, weight, bias, unbatched = _check_operands(op, input, weight, bias, "(out_channels, in_channels/groups, kH, kW)")
-    groups = _check_groups(op, groups)
-    stride = _positive_pair(op, "stride", stride)
-    dilation = _positive_pair(op, "dilation", dilation)
+    groups = _checks.integer(op, "groups", groups, minimum=1)
+    stride = _checks.positive_pair(op, "stride", stride)
+    dilation = _checks.positive_pair(op, "dilation", dilation)
     out_ch, in_per_group, kh, kw = weight.shape
     channels, h, w = x.shape[-3:]
     if channels % groups:
@@ -175,7 +151,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
         else:
             raise InputError(f"{op}: padding must be 'same', 'valid', an int or a pair of ints, got {padding!r}")
     else:
-        ph, pw = _non_negative_pair(op, "padding", padding)
+        ph, pw = _checks.non_negative_pair(op, "padding", padding)
         pads = ((ph, ph), (pw, pw))
     out_size = columns_output_size((h, w), (kh, kw), stride, pads, dilation)
     if min(out_size) < 1:
@@ -183,9 +159,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
         raise InputError(f"{op}: kernel {kh}x{kw} (dilation {dilation}) is larger than the padded input "
                          f"{padded[0]}x{padded[1]} (input {h}x{w}, padding {pads}): the output size would be "
                          f"{out_size[0]}x{out_size[1]}")
-    y = Conv2d.apply(_batched(x, unbatched), weight, bias, stride=stride, padding=pads, dilation=dilation,
-                     groups=groups)
-    return _unbatched(y, unbatched)
+    y = Conv2d.apply(x, weight, bias, stride=stride, padding=pads, dilation=dilation, groups=groups)
+    return _checks.unbatch(y, unbatched)
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,  # noqa: A002
@@ -198,13 +173,13 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     op = "conv_transpose2d"
     x, weight, bias, unbatched = _check_operands(op, input, weight, bias,
                                                  "(in_channels, out_channels/groups, kH, kW)")
-    groups = _check_groups(op, groups)
-    stride = _positive_pair(op, "stride", stride)
-    dilation = _positive_pair(op, "dilation", dilation)
+    groups = _checks.integer(op, "groups", groups, minimum=1)
+    stride = _checks.positive_pair(op, "stride", stride)
+    dilation = _checks.positive_pair(op, "dilation", dilation)
     if isinstance(padding, str):
         raise InputError(f"{op}: padding must be an int or a pair of ints, got {padding!r}")
-    padding = _non_negative_pair(op, "padding", padding)
-    output_padding = _non_negative_pair(op, "output_padding", output_padding)
+    padding = _checks.non_negative_pair(op, "padding", padding)
+    output_padding = _checks.non_negative_pair(op, "output_padding", output_padding)
     in_ch, out_per_group, kh, kw = weight.shape
     channels, h, w = x.shape[-3:]
     if channels % groups:
@@ -219,10 +194,11 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                              f"output_padding {output_padding} with stride {stride} and dilation {dilation}")
     out_size = tuple(conv_transpose_output_size(size, k, s, p, q, d) for size, k, s, p, q, d in zip(
         (h, w), (kh, kw), stride, padding, output_padding, dilation, strict=True))
-    if min(out_size) < 1:
+    if min(out_size) < 0:  # a side of size 0 is an empty output (as PyTorch's batched float32 path)
         raise InputError(f"{op}: the output size would be {out_size[0]}x{out_size[1]}, which is not positive "
                          f"(input {h}x{w}, kernel {kh}x{kw}, stride {stride}, padding {padding}, "
-                         f"dilation {dilation}, output_padding {output_padding})")
-    y = ConvTranspose2d.apply(_batched(x, unbatched), weight, bias, stride=stride, padding=padding,
-                              output_padding=output_padding, dilation=dilation, groups=groups)
-    return _unbatched(y, unbatched)
+                         f"dilation {dilation}, output_padding {output_padding}); a side of size 0 gives an empty "
+                         f"output, a negative one is an error")
+    y = ConvTranspose2d.apply(x, weight, bias, stride=stride, padding=padding, output_padding=output_padding,
+                              dilation=dilation, groups=groups)
+    return _checks.unbatch(y, unbatched)

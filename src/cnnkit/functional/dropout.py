@@ -7,13 +7,12 @@ returned unchanged. Masks come from the library's generator (``ck.manual_seed`` 
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from ..autograd import Function, Tensor
-from ..errors import InputError, InputTypeError
+from ..autograd import Function
+from ..errors import InputError
 from ..random import get_rng
+from . import _checks
 
 
 def _scaled_mask(shape, p: float, dtype) -> np.ndarray:
@@ -48,46 +47,35 @@ class Dropout2d(Function):
         return g * self.mask
 
 
-def _check(op: str, input, p, training) -> None:  # noqa: A002
-    if isinstance(input, Tensor):
-        dtype = input.data.dtype
-    elif isinstance(input, np.ndarray):
-        dtype = input.dtype
-    else:
-        raise InputTypeError(f"{op}: expected a Tensor, got {type(input).__name__}")
-    if dtype.kind != "f":
-        raise InputTypeError(f"{op}: expected a floating-point tensor, got dtype {dtype}")
-    if not isinstance(p, numbers.Real) or isinstance(p, bool):
-        raise InputTypeError(f"{op}: p must be a real number, got {p!r}")
+def _check(op: str, input, p, training) -> float:  # noqa: A002
+    _checks.float_array(op, input)
+    p = _checks.real(op, "p", p)
     if not 0.0 <= p <= 1.0:
         raise InputError(f"{op}: dropout probability p must be between 0 and 1, got {p}")
-    if not isinstance(training, (bool, np.bool_)):
-        raise InputTypeError(f"{op}: training must be a bool, got {training!r}")
-
-
-def _identity(input):  # noqa: A002
-    return input if isinstance(input, Tensor) else Tensor._wrap(input)
+    _checks.boolean(op, "training", training)
+    return p
 
 
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):  # noqa: A002
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) when ``training``; the input
     itself otherwise (and when p == 0). ``inplace`` is accepted for compatibility; the result is a new tensor."""
-    _check("dropout", input, p, training)
+    p = _check("dropout", input, p, training)
     if not training or p == 0:
-        return _identity(input)
-    return Dropout.apply(input, p=float(p), training=True)
+        return _checks.tensor_arg("dropout", input)
+    return Dropout.apply(input, p=p, training=True)
 
 
 def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False):  # noqa: A002
     """Zero whole channels of (N, C, H, W), or of an unbatched (C, H, W), with probability ``p`` and scale the
     rest by 1/(1-p) when ``training``; the input itself otherwise."""
-    _check("dropout2d", input, p, training)
+    p = _check("dropout2d", input, p, training)
     ndim = input.ndim
     if ndim not in (3, 4):
-        raise InputError(f"dropout2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {input.shape}")
+        raise InputError(f"dropout2d: expected a 4-D input (N, C, H, W) or a 3-D unbatched input (C, H, W), "
+                         f"got shape {input.shape}")
     if not training or p == 0:
-        return _identity(input)
-    return Dropout2d.apply(input, p=float(p), training=True)
+        return _checks.tensor_arg("dropout2d", input)
+    return Dropout2d.apply(input, p=p, training=True)
 
 
 __all__ = ["dropout", "dropout2d"]

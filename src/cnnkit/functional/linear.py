@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function, Tensor
-from ..errors import InputError, InputTypeError
+from ..autograd import Function
+from ..errors import InputError
+from . import _checks
 
 
 class Linear(Function):
@@ -17,7 +18,8 @@ class Linear(Function):
 
     def forward(self, x, weight, bias=None):
         self.x_shape = x.shape
-        x2 = x.reshape(-1, x.shape[-1])
+        rows = int(np.prod(x.shape[:-1]))  # not -1: any axis may be empty
+        x2 = x.reshape(rows, x.shape[-1])
         y = np.matmul(x2, weight.T)
         self.x2, self.weight = x2, weight
         self.bias_is_vector = bias is not None and np.ndim(bias) == 1
@@ -31,7 +33,7 @@ class Linear(Function):
     def backward(self, g):
         need = self.needs_input_grad
         out_features = self.weight.shape[0]
-        g2 = g.reshape(-1, out_features)
+        g2 = g.reshape(self.x2.shape[0], out_features)
         gx = np.matmul(g2, self.weight).reshape(self.x_shape) if need[0] else None
         gw = np.matmul(g2.T, self.x2) if need[1] else None
         gb = None
@@ -40,24 +42,15 @@ class Linear(Function):
         return gx, gw, gb
 
 
-def _array(name: str, t) -> np.ndarray:
-    if isinstance(t, Tensor):
-        return t.data
-    if isinstance(t, np.ndarray):
-        return t
-    raise InputTypeError(f"linear: {name} must be a Tensor or ndarray, got {type(t).__name__}")
-
-
 def linear(input, weight, bias=None):  # noqa: A002 - PyTorch's name
     """y = x W^T + b: ``input`` (..., in_features), ``weight`` (out_features, in_features), ``bias``
     (out_features,) or None."""
-    x, w = _array("input", input), _array("weight", weight)
-    b = None if bias is None else _array("bias", bias)
-    if x.dtype.kind != "f":
-        raise InputTypeError(f"linear: input must be floating point, got dtype {x.dtype}")
+    op = "linear"
+    x, w = _checks.float_array(op, input), _checks.array_arg(op, weight, "weight")
+    b = None if bias is None else _checks.array_arg(op, bias, "bias")
     for name, a in (("weight", w), ("bias", b)):
-        if a is not None and a.dtype != x.dtype:
-            raise InputTypeError(f"linear: {name} has dtype {a.dtype} but the input has dtype {x.dtype}")
+        if a is not None:
+            _checks.check_same_dtype(op, x, a, name)
     if w.ndim != 2:
         raise InputError(f"linear: weight must be 2-D (out_features, in_features), got shape {w.shape}")
     if x.ndim < 1:

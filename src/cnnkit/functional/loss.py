@@ -14,6 +14,7 @@ import numpy as np
 from ..autograd import Function, Tensor, is_grad_enabled
 from ..errors import InputError, InputTypeError
 from ..kernels.softmax import log_softmax
+from . import _checks
 
 _REDUCTIONS = ("mean", "sum", "none")
 _BCE_EPS = float(np.float32(1e-12))  # floor of x (1 - x) in the BCE gradient: PyTorch's constant, a float32 1e-12
@@ -442,12 +443,8 @@ def _check_reduction(op: str, reduction) -> None:
 
 
 def _check_input(op: str, x, what: str) -> np.ndarray:
-    """The input as an array; it must be a floating-point Tensor (or ndarray)."""
-    if not isinstance(x, (Tensor, np.ndarray)):
-        raise InputTypeError(f"{op}: expected the input to be a Tensor, got {type(x).__name__}")
-    if x.dtype.kind != "f":
-        raise InputTypeError(f"{op}: expected floating-point {what}, got {x.dtype}")
-    return _data(x)
+    """The input as an array; it must be a floating-point Tensor (or ndarray) of ``what`` (e.g. logits)."""
+    return _checks.float_array(op, x, what=None if what == "input" else f"input ({what})")
 
 
 def _as_target(op: str, target):
@@ -512,9 +509,7 @@ def _check_indices(op: str, x: np.ndarray, target, ignore_index) -> None:
 
 
 def _check_ignore_index(op: str, ignore_index) -> int:
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise InputTypeError(f"{op}: ignore_index must be an int, got {type(ignore_index).__name__}")
-    return int(ignore_index)
+    return _checks.integer(op, "ignore_index", ignore_index)
 
 
 def _check_class_input(op: str, x: np.ndarray, what: str) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from ..autograd import Function, Tensor
-from ..errors import InputError, InputTypeError
+from ..autograd import Function
+from ..errors import InputError
 from ..kernels import norm as K
 from ..kernels.backend import kernels_for
+from . import _checks
 
 
 class BatchNorm(Function):
@@ -22,15 +21,21 @@ class BatchNorm(Function):
     """
 
     def forward(self, x, running_mean, running_var, weight, bias, training=False, momentum=0.1, eps=1e-5):
-        self.kernels = kernels_for("batch_norm", x.dtype, training=training)
         self.w_shape = None if weight is None else np.shape(weight)
         self.b_shape = None if bias is None else np.shape(bias)
+        if x.size == 0:  # an empty batch: nothing to normalise, no statistics to update (as PyTorch)
+            self.kernels, self.shape, self.dtype = None, x.shape, x.dtype
+            return np.zeros(x.shape, x.dtype)
+        self.kernels = kernels_for("batch_norm", x.dtype, training=training)
         y, self.saved = self.kernels.batch_norm_forward(x, running_mean, running_var, weight, bias, training,
                                                         momentum, eps)
         return y
 
     def backward(self, g):
         need = self.needs_input_grad
+        if self.kernels is None:
+            zeros = [None if shape is None else np.zeros(shape, self.dtype) for shape in (self.w_shape, self.b_shape)]
+            return np.zeros(self.shape, self.dtype), None, None, *zeros
         dx, dw, db = self.kernels.batch_norm_backward(g, self.saved, need[0], len(need) > 3 and need[3],
                                                       len(need) > 4 and need[4])
         if dw is not None:
@@ -55,24 +60,6 @@ class LocalResponseNorm(Function):
 # ------------------------------------------------------------------------------ public functions
 
 
-def _array(op: str, name: str, t):
-    """The ndarray behind a Tensor/ndarray argument, with a TypeError for anything else."""
-    if isinstance(t, Tensor):
-        return t.data
-    if isinstance(t, np.ndarray):
-        return t
-    raise InputTypeError(f"{op}: {name} must be a Tensor or ndarray, got {type(t).__name__}")
-
-
-def _check_float(op: str, name: str, a: np.ndarray) -> None:
-    if a.dtype.kind != "f":
-        raise InputTypeError(f"{op}: {name} must be floating point, got dtype {a.dtype}")
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training: bool = False,  # noqa: A002
                momentum: float = 0.1, eps: float = 1e-5):
     """Batch normalisation of (N, C), (N, C, L), (N, C, H, W), ... over all axes except the channel axis 1.
@@ -84,8 +71,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     variance). Otherwise the running statistics are used. ``weight`` and ``bias`` are optional (C,) tensors.
     """
     op = "batch_norm"
-    x = _array(op, "input", input)
-    _check_float(op, "input", x)
+    x = _checks.array_arg(op, input)
+    _checks.check_float(op, x)
     if x.ndim < 2:
         raise InputError(f"{op}: expected an input (N, C, ...) with at least 2 dimensions, got shape {x.shape}")
     channels = x.shape[1]
@@ -93,22 +80,20 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                     ("bias", bias)):
         if t is None:
             continue
-        a = _array(op, name, t)
+        a = _checks.array_arg(op, t, name)
         if a.size != channels:
             raise InputError(f"{op}: {name} has {a.size} elements but the input has {channels} channels "
                              f"(input shape {x.shape})")
-        _check_float(op, name, a)
-        if name in ("weight", "bias") and a.dtype != x.dtype:
-            raise InputTypeError(f"{op}: {name} has dtype {a.dtype} but the input has dtype {x.dtype}")
+        _checks.check_float(op, a, name)
+        if name in ("weight", "bias"):
+            _checks.check_same_dtype(op, x, a, name)
     if (running_mean is None) != (running_var is None):
         raise InputError(f"{op}: running_mean and running_var must be given together (or both None)")
-    if not _is_real(momentum):
-        raise InputTypeError(f"{op}: momentum must be a real number, got {momentum!r}")
-    if not _is_real(eps):
-        raise InputTypeError(f"{op}: eps must be a real number, got {eps!r}")
+    momentum = _checks.real(op, "momentum", momentum)
+    eps = _checks.real(op, "eps", eps)
     if training:
         per_channel = x.shape[0] * int(np.prod(x.shape[2:]))
-        if per_channel <= 1:
+        if per_channel == 1:  # one value has no variance; no values (an empty batch) is an empty result
             raise InputError(f"{op}: expected more than 1 value per channel when training, got input shape {x.shape}")
         if eps <= 0:
             raise InputError(f"{op}: eps must be positive when training, got {eps}")
@@ -118,7 +103,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if eps < 0:
             raise InputError(f"{op}: eps must be non-negative, got {eps}")
     return BatchNorm.apply(input, running_mean, running_var, weight, bias, training=bool(training),
-                           momentum=float(momentum), eps=float(eps))
+                           momentum=momentum, eps=eps)
 
 
 def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):  # noqa: A002
@@ -129,20 +114,17 @@ def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.7
     (channels outside [0, C) count as zero; the sum is always divided by ``size``, as PyTorch's average pool).
     """
     op = "local_response_norm"
-    x = _array(op, "input", input)
-    _check_float(op, "input", x)
+    x = _checks.array_arg(op, input)
+    _checks.check_float(op, x)
     if x.ndim < 3:
         raise InputError(f"{op}: expected an input with at least 3 dimensions (N, C, ...), got shape {x.shape}")
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-        raise InputTypeError(f"{op}: size must be an int, got {size!r}")
+    size = _checks.integer(op, "size", size)
     if size < 1:
         raise InputError(f"{op}: size must be at least 1, got {size}")
-    for name, value in (("alpha", alpha), ("beta", beta), ("k", k)):
-        if not _is_real(value):
-            raise InputTypeError(f"{op}: {name} must be a real number, got {value!r}")
+    alpha, beta, k = (_checks.real(op, name, value) for name, value in (("alpha", alpha), ("beta", beta), ("k", k)))
     if x.size == 0:
-        return input if isinstance(input, Tensor) else Tensor._wrap(x)
-    return LocalResponseNorm.apply(input, size=int(size), alpha=float(alpha), beta=float(beta), k=float(k))
+        return _checks.tensor_arg(op, input)
+    return LocalResponseNorm.apply(input, size=size, alpha=alpha, beta=beta, k=k)
 
 
 __all__ = ["batch_norm", "local_response_norm"]

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function, Tensor
-from ..errors import InputError
+from ..errors import InputError, InputTypeError
+from ..kernels import pad as _pad
 from ..kernels.elementwise import full_in_memory_order, memory_order
+from . import _checks
 
 
 class Reshape(Function):
@@ -84,18 +86,16 @@ class Stack(Function):
 
 
 class Pad(Function):
-    """Constant padding; ``widths`` is NumPy's ((before, after), ...) per axis. The result keeps the input's
-    memory order (a channels-last input gives a channels-last result)."""
+    """Padding of any axes in one of :data:`cnnkit.kernels.pad.MODES`; ``widths`` is NumPy's ((before, after), ...)
+    per axis, negative widths crop. The result keeps the input's memory order (a channels-last input gives a
+    channels-last result), and so does the gradient."""
 
-    def forward(self, a, widths, value=0.0):
-        self.slices = tuple(slice(b, b + n) for (b, _), n in zip(widths, a.shape, strict=True))
-        shape = tuple(n + b + e for n, (b, e) in zip(a.shape, widths, strict=True))
-        out = full_in_memory_order(shape, value, a.dtype, memory_order(a))
-        out[self.slices] = a
-        return out
+    def forward(self, a, widths, mode="constant", value=0.0):
+        self.shape, self.widths, self.mode, self.order = a.shape, widths, mode, memory_order(a)
+        return _pad.pad(a, widths, mode, value)
 
     def backward(self, g):
-        return g[self.slices]
+        return _pad.pad_backward(g, self.shape, self.widths, self.mode, self.order)
 
 
 class Where(Function):
@@ -237,18 +237,63 @@ def chunk(a, chunks: int, axis: int = 0, *, dim: int | None = None):
     return split(a, size, axis)
 
 
-def pad(a, pad, mode: str = "constant", value: float = 0.0):
-    """PyTorch-style pad: ``pad`` lists (left, right) for the last axis, then the one before, ..."""
+def _pad_widths(op: str, x: Tensor, pad, mode: str) -> tuple[tuple[int, int], ...]:
+    """PyTorch's ``pad`` argument ((left, right) of the last axis, then of the one before, ...) as NumPy widths,
+    checked against the rules of ``mode``."""
+    if not isinstance(pad, (tuple, list)) or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pad):
+        raise InputTypeError(f"{op}: pad must be a tuple of ints, got {pad!r}")
+    nd, k = x.ndim, len(pad) // 2
+    if len(pad) % 2 or k > nd:
+        raise InputError(f"{op}: expected an even number of at most {2 * nd} values, got {len(pad)}")
+    widths = [(0, 0)] * nd
+    for i in range(k):
+        widths[nd - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
     if mode != "constant":
-        raise InputError(f"pad: only mode='constant' is supported, got {mode!r}")
-    if len(pad) % 2 or len(pad) // 2 > a.ndim:
-        raise InputError(f"pad: expected an even number of at most {2 * a.ndim} values, got {len(pad)}")
-    widths = [(0, 0)] * a.ndim
-    for i in range(len(pad) // 2):
-        widths[a.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
-    if any(b < 0 or e < 0 for b, e in widths):
-        raise InputError(f"pad: negative padding is not supported, got {tuple(pad)}")
-    return Pad.apply(a, widths=tuple(widths), value=value)
+        if not 1 <= k <= 3 or nd not in (k + 1, k + 2):
+            dims = ", ".join(f"{n}" for n in (2, 4, 6))
+            raise InputError(f"{op}: mode {mode!r} pads the last 1, 2 or 3 dimensions ({dims} values) of an "
+                             f"unbatched input with one more dimension or a batch with two more; got {len(pad)} "
+                             f"values for an input of shape {x.shape}")
+        first = 1 if nd == k + 2 else 0  # only a batch axis may be empty
+        if mode in ("reflect", "replicate") and 0 in x.shape[first:]:
+            raise InputError(f"{op}: mode {mode!r} needs non-empty dimensions (only the batch may be empty), got "
+                             f"shape {x.shape}")
+    for axis in range(nd - k, nd):
+        (b, e), n = widths[axis], x.shape[axis]
+        if mode == "reflect" and (b >= n or e >= n):
+            raise InputError(f"{op}: reflect padding must be smaller than the padded dimension, got padding "
+                             f"{(b, e)} for dimension {axis} of size {n} (input shape {x.shape})")
+        if mode == "circular":
+            kept = n + min(b, 0) + min(e, 0)
+            if max(b, e) > kept:
+                raise InputError(f"{op}: circular padding may wrap around at most once, got padding {(b, e)} for "
+                                 f"dimension {axis} of size {kept}" + (" after cropping" if kept != n else "")
+                                 + f" (input shape {x.shape})")
+        if n + b + e < 0:
+            raise InputError(f"{op}: padding {(b, e)} would give dimension {axis} (size {n}) the negative size "
+                             f"{n + b + e} (input shape {x.shape})")
+    return tuple(widths)
+
+
+def pad(input, pad, mode: str = "constant", value=None):  # noqa: A002 - PyTorch's names
+    """PyTorch's ``F.pad``: ``pad`` lists (left, right) for the last axis, then (top, bottom) for the one
+    before, ...; negative values crop.
+
+    Modes: ``'constant'`` (fill with ``value``, default 0; any number of axes), ``'reflect'`` (mirror without
+    repeating the edge; each pad smaller than its axis), ``'replicate'`` (repeat the edge), ``'circular'`` (wrap
+    around; each pad at most its axis). The last three pad 1, 2 or 3 trailing axes of an input with one more axis
+    (unbatched) or two more (a batch); ``value`` is for constant mode only. Forward and backward keep the input's
+    memory order."""
+    op = "pad"
+    x = _checks.tensor_arg(op, input)
+    if mode not in _pad.MODES:
+        raise InputError(f"{op}: unknown mode {mode!r}; expected one of {', '.join(_pad.MODES)}")
+    if mode != "constant" and value is not None and value != 0:
+        raise InputError(f"{op}: mode {mode!r} takes no value (only 'constant' fills), got value={value!r}")
+    value = 0.0 if value is None else _checks.real(op, "value", value)
+    widths = _pad_widths(op, x, pad, mode)
+    return Pad.apply(x, widths=widths, mode=mode, value=value)
 
 
 def where(cond, a, b):

@@ -1,4 +1,5 @@
-"""Nearest and bilinear interpolation (upsampling and downsampling) of (N, C, H, W) tensors, PyTorch semantics.
+"""Nearest, bilinear, bicubic, antialiased and area interpolation (upsampling and downsampling) of (N, C, H, W)
+tensors, PyTorch semantics.
 
 Output size: ``size``, or floor(input_size * scale_factor). With a ``scale_factor`` the source positions use
 1/scale_factor as the step (PyTorch's default), unless ``recompute_scale_factor=True``, which steps by
@@ -12,29 +13,41 @@ import numbers
 
 import numpy as np
 
-from ..autograd import Function, Tensor
+from ..autograd import Function
 from ..errors import InputError, InputTypeError
 from ..kernels import upsample as _k
+from . import _checks
 from .pool import adaptive_avg_pool2d
 
 __all__ = ["interpolate"]
 
-_MODES = ("nearest", "nearest-exact", "bilinear", "area")
-_OTHER_TORCH_MODES = ("linear", "bicubic", "trilinear")
+_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")
+_INTERPOLATING = ("bilinear", "bicubic")
+_OTHER_TORCH_MODES = ("linear", "trilinear")  # PyTorch's modes for 3-D and 5-D inputs
 
 
 class Interpolate(Function):
-    """Resample to ``size``: nearest copies the source pixel, bilinear blends the four neighbours; backward
-    scatters each output gradient back to the pixels it was read from (bilinear: with the four weights)."""
+    """Resample to ``size``: nearest copies the source pixel, bilinear blends the four neighbours, bicubic the
+    sixteen, antialiased modes a window that grows with the downscale factor; backward scatters each output
+    gradient back to the pixels it was read from, with the same weights. An empty batch gives an empty result."""
 
-    def forward(self, x, size, scale_factor=None, mode="nearest", align_corners=False):
-        self.shape, self.mode, self.align_corners = x.shape, mode, align_corners
+    def forward(self, x, size, scale_factor=None, mode="nearest", align_corners=False, antialias=False):
+        self.shape, self.mode, self.align_corners, self.antialias = x.shape, mode, align_corners, antialias
         self.scales = scale_factor if scale_factor is not None else (None, None)
+        if x.shape[0] == 0:
+            return np.zeros(x.shape[:2] + tuple(size), dtype=x.dtype)
+        if mode == "bicubic" or antialias:
+            return _k.upsample_separable2d(x, size, mode, align_corners, self.scales, antialias)
         if mode == "bilinear":
             return _k.upsample_bilinear2d(x, size, align_corners, self.scales)
         return _k.upsample_nearest2d(x, size, self.scales, exact=mode == "nearest-exact")
 
     def backward(self, g):
+        if self.shape[0] == 0:
+            return np.zeros(self.shape, dtype=g.dtype)
+        if self.mode == "bicubic" or self.antialias:
+            return _k.upsample_separable2d_backward(g, self.shape, self.mode, self.align_corners, self.scales,
+                                                    self.antialias)
         if self.mode == "bilinear":
             return _k.upsample_bilinear2d_backward(g, self.shape, self.align_corners, self.scales)
         return _k.upsample_nearest2d_backward(g, self.shape, self.scales, exact=self.mode == "nearest-exact")
@@ -62,40 +75,43 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     """Resize an (N, C, H, W) tensor to ``size`` or by ``scale_factor`` (exactly one of them).
 
     Modes: 'nearest' (PyTorch's legacy rule, src = floor(dst * scale)), 'nearest-exact'
-    (src = floor((dst + 0.5) * scale)), 'bilinear' (``align_corners`` False by default: pixel centres
-    src = (dst + 0.5) * scale - 0.5; True: corner pixels aligned, src = dst * (in - 1)/(out - 1)) and 'area'
-    (adaptive average pooling)."""
+    (src = floor((dst + 0.5) * scale)), 'bilinear' and 'bicubic' (``align_corners`` False by default: pixel
+    centres, src = (dst + 0.5) * scale - 0.5; True: corner pixels aligned, src = dst * (in - 1)/(out - 1); bicubic
+    is PyTorch's cubic convolution with A = -0.75, reading the border pixel for taps outside the image) and 'area'
+    (adaptive average pooling). ``antialias=True`` (bilinear and bicubic) widens the interpolation filter by the
+    downscale factor, as PyTorch and Pillow, so that downsampling averages instead of skipping pixels.
+
+    With ``scale_factor`` the output size is floor(size * scale_factor) and the source positions step by
+    1/scale_factor (PyTorch's default), unless ``recompute_scale_factor=True``, which steps by input/output size
+    as if the computed size had been given. Unlike PyTorch's, a 3-D input is not taken as (N, C, L): only the
+    2-D spatial modes exist here."""
     op = "interpolate"
-    if isinstance(input, Tensor):
-        data = input.data
-    elif isinstance(input, np.ndarray):
-        data = input
-    else:
-        raise InputTypeError(f"{op}: expected a Tensor, got {type(input).__name__}")
-    if data.dtype.kind != "f":
-        raise InputTypeError(f"{op}: expected a floating-point input, got dtype {data.dtype}")
+    x = _checks.tensor_arg(op, input)
+    _checks.check_float(op, x)
     if mode not in _MODES:
         if mode in _OTHER_TORCH_MODES:
             raise InputError(f"{op}: mode {mode!r} is not supported; supported modes: {', '.join(_MODES)}")
         raise InputError(f"{op}: unknown mode {mode!r}; expected one of {', '.join(_MODES)}")
-    if mode == "bilinear":
-        if align_corners is None:
-            align_corners = False
-        if not isinstance(align_corners, (bool, np.bool_)):
-            raise InputTypeError(f"{op}: align_corners must be a bool, got {align_corners!r}")
+    if mode in _INTERPOLATING:
+        align_corners = False if align_corners is None else _checks.boolean(op, "align_corners", align_corners)
     elif align_corners is not None:
-        raise InputError(f"{op}: align_corners can only be set with the interpolating modes (bilinear), "
+        raise InputError(f"{op}: align_corners can only be set with the interpolating modes (bilinear, bicubic), "
                          f"got align_corners={align_corners!r} with mode={mode!r}")
-    if antialias:
-        raise InputError(f"{op}: antialias=True is not supported")
-    if data.ndim != 4:
-        raise InputError(f"{op}: expected a 4-D input (N, C, H, W), got shape {data.shape}")
+    antialias = _checks.boolean(op, "antialias", antialias)
+    if antialias and mode not in _INTERPOLATING:
+        raise InputError(f"{op}: antialias=True is only supported with mode 'bilinear' or 'bicubic', got "
+                         f"mode={mode!r}")
+    if x.ndim != 4:
+        raise InputError(f"{op}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+    if 0 in x.shape[1:]:
+        raise InputError(f"{op}: input must have non-empty channel and spatial dimensions (only the batch may be "
+                         f"empty), got shape {x.shape}")
     if (size is None) == (scale_factor is None):
         raise InputError(f"{op}: exactly one of size and scale_factor must be given, got "
                          f"{'both' if size is not None else 'neither'}")
     if recompute_scale_factor and size is not None:
         raise InputError(f"{op}: recompute_scale_factor is only meaningful with scale_factor, not with size")
-    in_size = data.shape[2:]
+    in_size = x.shape[2:]
     if size is not None:
         out_size = tuple(int(s) for s in _pair_of(op, "size", size, "int"))
         scales = None
@@ -109,6 +125,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise InputError(f"{op}: the output size must be positive, got {out_size} for an input of spatial size "
                          f"{tuple(in_size)}" + ("" if size is not None else f" and scale_factor={scale_factor!r}"))
     if mode == "area":
-        return adaptive_avg_pool2d(input, out_size)
-    return Interpolate.apply(input, size=out_size, scale_factor=scales, mode=mode,
-                             align_corners=bool(align_corners) if mode == "bilinear" else False)
+        return adaptive_avg_pool2d(x, out_size)
+    return Interpolate.apply(x, size=out_size, scale_factor=scales, mode=mode,
+                             align_corners=bool(align_corners) if mode in _INTERPOLATING else False,
+                             antialias=antialias)

@@ -36,7 +36,7 @@ import numpy as np
 
 from . import _parallel
 from ._numba import njit
-from .conv_arith import conv_transpose_output_size
+from .conv_arith import conv_transpose_output_size, pair
 from .im2col import _col2im_rows, _im2col_columns, _im2col_rows, columns_output_size, normalize_padding
 
 __all__ = [
@@ -53,13 +53,6 @@ __all__ = [
 COLUMN_BUDGET_BYTES = 2 << 20  # target size of the rows buffer of one batch chunk (per thread)
 PARALLEL_MIN_FLOPS = 2e7  # smaller convolutions run on one thread: handing work out would cost more
 CHANNEL_MAJOR_MAX_CHANNELS = 4  # inputs with at most this many channels use channel-major columns
-
-
-def _pair(value) -> tuple[int, int]:
-    if isinstance(value, (int, np.integer)):
-        return int(value), int(value)
-    a, b = value
-    return int(a), int(b)
 
 
 def nhwc(a: np.ndarray) -> np.ndarray:
@@ -440,7 +433,7 @@ def _depthwise_backward(gh: np.ndarray, xh: np.ndarray | None, w: np.ndarray, ge
 def _conv_geometry(x_shape, w_shape, stride, padding, dilation, groups) -> _Geometry:
     n, c, h, w = x_shape
     o, _, kh, kw = w_shape
-    pads, stride, dilation = normalize_padding(padding), _pair(stride), _pair(dilation)
+    pads, stride, dilation = normalize_padding(padding), pair(stride), pair(dilation)
     oh, ow = columns_output_size((h, w), (kh, kw), stride, pads, dilation)
     return _Geometry(n, c, h, w, o, oh, ow, (kh, kw), stride, pads, dilation, int(groups))
 
@@ -496,7 +489,7 @@ def _transpose_geometry(x_shape, w_shape, stride, padding, output_padding, dilat
     """The convolution whose input gradient is this transposed convolution: its input is our output."""
     n, c_in, h_in, w_in = x_shape
     _, c_out_g, kh, kw = w_shape
-    (sh, sw), (ph, pw), (oph, opw), (dh, dw) = _pair(stride), _pair(padding), _pair(output_padding), _pair(dilation)
+    (sh, sw), (ph, pw), (oph, opw), (dh, dw) = pair(stride), pair(padding), pair(output_padding), pair(dilation)
     h_out = conv_transpose_output_size(h_in, kh, sh, ph, oph, dh)
     w_out = conv_transpose_output_size(w_in, kw, sw, pw, opw, dw)
     return _Geometry(n, c_out_g * int(groups), h_out, w_out, c_in, h_in, w_in, (kh, kw), (sh, sw),
@@ -569,7 +562,7 @@ def conv2d_reference(x, w, b=None, stride=1, padding=0, dilation=1, groups: int 
     """Direct convolution by loops over groups and kernel offsets, on an explicitly padded input."""
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
-    (sh, sw), (dh, dw) = _pair(stride), _pair(dilation)
+    (sh, sw), (dh, dw) = pair(stride), pair(dilation)
     (pt, pb), (pl, pr) = normalize_padding(padding)
     oh, ow = columns_output_size((h, wd), (kh, kw), (sh, sw), ((pt, pb), (pl, pr)), (dh, dw))
     xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
@@ -592,7 +585,7 @@ def conv_transpose2d_reference(x, w, b=None, stride=1, padding=0, output_padding
     ``padding`` border is then cropped away."""
     n, c, h, wd = x.shape
     _, og, kh, kw = w.shape
-    (sh, sw), (ph, pw), (oph, opw), (dh, dw) = _pair(stride), _pair(padding), _pair(output_padding), _pair(dilation)
+    (sh, sw), (ph, pw), (oph, opw), (dh, dw) = pair(stride), pair(padding), pair(output_padding), pair(dilation)
     h_out = conv_transpose_output_size(h, kh, sh, ph, oph, dh)
     w_out = conv_transpose_output_size(wd, kw, sw, pw, opw, dw)
     full = np.zeros((n, og * groups, h_out + 2 * ph, w_out + 2 * pw), dtype=x.dtype)

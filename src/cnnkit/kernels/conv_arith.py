@@ -13,26 +13,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from ..errors import InputTypeError
 
 
-def pair(value, name: str = "value", op: str = "op") -> tuple[int, int]:
-    """Normalise an int or a 2-sequence of ints to an (h, w) tuple, with a clear error otherwise."""
-    if isinstance(value, bool):
-        raise InputTypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    if isinstance(value, int):
-        return (value, value)
-    if isinstance(value, Sequence) and len(value) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        return (int(value[0]), int(value[1]))
-    try:  # NumPy integers
-        import numpy as np
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
-        if isinstance(value, np.integer):
-            return (int(value), int(value))
-    except ImportError:  # pragma: no cover
-        pass
+
+def pair(value, name: str = "value", op: str = "op") -> tuple[int, int]:
+    """Normalise an int or a 2-sequence of ints (Python or NumPy) to an (h, w) tuple, with a clear error otherwise.
+
+    The one ``_pair`` of the library (PyTorch's ``_pair = _ntuple(2)``): ops, layers, kernels and the summary use
+    it."""
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
+        return value  # the common case, kept cheap: kernels call this on every op
+    if _is_int(value):
+        return (int(value), int(value))
+    if isinstance(value, (Sequence, np.ndarray)) and np.ndim(value) == 1 and len(value) == 2 and all(
+            _is_int(v) for v in value):
+        return (int(value[0]), int(value[1]))
     raise InputTypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
 
 

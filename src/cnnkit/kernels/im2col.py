@@ -37,17 +37,10 @@ import numpy as np
 
 from ..errors import InputError
 from ._numba import njit
-from .conv_arith import conv_output_size
+from .conv_arith import conv_output_size, pair
 
 __all__ = ["im2col", "col2im", "im2col_reference", "col2im_reference", "normalize_padding", "columns_output_size",
            "im2col_nhwc", "col2im_nhwc", "im2col_nhwc_columns", "im2col_nhwc_reference", "col2im_nhwc_reference"]
-
-
-def _pair(value) -> tuple[int, int]:
-    if isinstance(value, (int, np.integer)):
-        return int(value), int(value)
-    a, b = value
-    return int(a), int(b)
 
 
 def normalize_padding(padding) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -65,7 +58,7 @@ def normalize_padding(padding) -> tuple[tuple[int, int], tuple[int, int]]:
 
 def columns_output_size(image_size, kernel_size, stride=1, padding=0, dilation=1) -> tuple[int, int]:
     """(OH, OW) of a convolution over ``image_size`` (H, W) with possibly asymmetric padding."""
-    (h, w), (kh, kw), (sh, sw), (dh, dw) = _pair(image_size), _pair(kernel_size), _pair(stride), _pair(dilation)
+    (h, w), (kh, kw), (sh, sw), (dh, dw) = pair(image_size), pair(kernel_size), pair(stride), pair(dilation)
     (pt, pb), (pl, pr) = normalize_padding(padding)
     return (conv_output_size(h + pt + pb, kh, sh, 0, dh), conv_output_size(w + pl + pr, kw, sw, 0, dw))
 
@@ -78,7 +71,7 @@ def _valid_range(n_out: int, n_in: int, stride: int, before: int, offset: int) -
 
 
 def _geometry(kernel_size, stride, padding, dilation):
-    (kh, kw), (sh, sw), (dh, dw) = _pair(kernel_size), _pair(stride), _pair(dilation)
+    (kh, kw), (sh, sw), (dh, dw) = pair(kernel_size), pair(stride), pair(dilation)
     return kh, kw, sh, sw, normalize_padding(padding), dh, dw
 
 
@@ -140,7 +133,7 @@ def col2im(cols: np.ndarray, image_size, stride=1, padding=0, dilation=1, out: n
     lies inside the image. The sums are added to ``out`` when it is given (so pass zeros for a plain col2im).
     """
     c, kh, kw, n, oh, ow = cols.shape
-    h, w = _pair(image_size)
+    h, w = pair(image_size)
     _, _, sh, sw, pads, dh, dw = _geometry((kh, kw), stride, padding, dilation)
     if out is None:
         out = np.zeros((n, c, h, w), dtype=cols.dtype)
@@ -367,7 +360,7 @@ def im2col_reference(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1
 def col2im_reference(cols: np.ndarray, image_size, stride=1, padding=0, dilation=1) -> np.ndarray:
     """Loop version of :func:`col2im`: accumulate into a padded image, then crop the padding away."""
     c, kh, kw, n, oh, ow = cols.shape
-    h, w = _pair(image_size)
+    h, w = pair(image_size)
     _, _, sh, sw, ((pt, pb), (pl, pr)), dh, dw = _geometry((kh, kw), stride, padding, dilation)
     xp = np.zeros((n, c, h + pt + pb, w + pl + pr), dtype=cols.dtype)
     for i in range(kh):

@@ -1,4 +1,5 @@
-"""Nearest and bilinear resampling of (N, C, H, W) ndarrays with PyTorch's source-index rules.
+"""Nearest, bilinear, bicubic and antialiased resampling of (N, C, H, W) ndarrays with PyTorch's source-index rules
+(bicubic and antialiased: see the section near the end).
 
 Along one axis (input size ``n_in``, output size ``n_out``), output position i reads the input at:
 
@@ -27,10 +28,12 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "nearest_source_index", "linear_source_index",
+    "nearest_source_index", "linear_source_index", "cubic_taps", "antialias_taps",
     "upsample_nearest2d", "upsample_nearest2d_backward", "upsample_bilinear2d", "upsample_bilinear2d_backward",
+    "upsample_separable2d", "upsample_separable2d_backward",
     "upsample_nearest2d_reference", "upsample_nearest2d_backward_reference", "upsample_bilinear2d_reference",
-    "upsample_bilinear2d_backward_reference",
+    "upsample_bilinear2d_backward_reference", "upsample_separable2d_reference",
+    "upsample_separable2d_backward_reference",
 ]
 
 
@@ -242,4 +245,215 @@ def upsample_bilinear2d_backward_reference(grad_out, input_shape, align_corners=
             grad[:, :, h0[i], w1[j]] += g * (hl0[i] * wl1[j])
             grad[:, :, h1[i], w0[j]] += g * (hl1[i] * wl0[j])
             grad[:, :, h1[i], w1[j]] += g * (hl1[i] * wl1[j])
+    return grad
+
+
+# ------------------------------------------------------------------------------ bicubic and antialiased
+#
+# Both are separable: along each axis output i is a weighted sum of a few input positions (its "taps"), one axis
+# after the other (W, then H, as PyTorch). An axis is described by (index, weights), arrays of shape (n_out, taps).
+#
+# bicubic (PyTorch's upsample_bicubic2d): src as for bilinear but never clamped at 0 (align_corners: i*(in-1)/(out-1),
+#     else scale*(i + 0.5) - 0.5); i0 = min(floor(src), in - 1) (floored in float32, as PyTorch), t = clip(src - i0, 0,
+#     1); taps i0-1 .. i0+2, each index clamped to [0, in - 1] (the border pixel repeats), weights of the cubic
+#     convolution with A = -0.75:
+#         w0 = c2(t + 1), w1 = c1(t), w2 = c1(1 - t), w3 = c2(2 - t),
+#         c1(x) = ((A + 2) x - (A + 3)) x^2 + 1            (|x| <= 1)
+#         c2(x) = ((A x - 5A) x + 8A) x - 4A               (1 < |x| < 2)
+# antialiased (PyTorch's _upsample_{bilinear,bicubic}2d_aa, Pillow's resampling): the filter (triangle, or the cubic
+#     above with A = -0.5 as Pillow) is stretched by the downscale factor when scale = in/out >= 1:
+#         support = (taps/2) * scale (taps 2: bilinear, 4: bicubic; taps/2 when upsampling), centre = scale (i + 0.5)
+#         xmin = max(trunc(centre - support + 0.5), 0), xmax = min(trunc(centre + support + 0.5), in)
+#         w_j = filter((j - centre + 0.5) / max(scale, 1)) for j in [xmin, xmax), then w /= sum(w)
+#     (no clamping: near the border the weights are renormalised instead); an axis whose size does not change is
+#     left alone. align_corners uses scale = (in - 1)/(out - 1) with the same centre formula, as PyTorch.
+
+CUBIC_A = -0.75  # PyTorch's bicubic coefficient
+CUBIC_A_ANTIALIAS = -0.5  # Pillow's, which PyTorch's antialiased bicubic uses
+
+
+def _c1(x, a):
+    return ((a + 2) * x - (a + 3)) * x * x + 1
+
+
+def _c2(x, a):
+    return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+
+def _axis_scale(n_in: int, n_out: int, align_corners: bool, scale_factor, dtype) -> np.generic:
+    """PyTorch's area_pixel_compute_scale in ``dtype``."""
+    if align_corners:
+        return dtype.type(n_in - 1) / dtype.type(n_out - 1) if n_out > 1 else dtype.type(0)
+    return _scale(n_in, n_out, scale_factor, dtype)
+
+
+def cubic_taps(n_in: int, n_out: int, align_corners: bool, scale_factor=None, dtype=np.float32):
+    """(index, weights), each (n_out, 4): the bicubic taps of each output position (see above)."""
+    dtype = np.dtype(dtype)
+    scale = _axis_scale(n_in, n_out, align_corners, scale_factor, dtype)
+    dst = np.arange(n_out, dtype=dtype)
+    src = scale * dst if align_corners else scale * (dst + dtype.type(0.5)) - dtype.type(0.5)
+    i0 = np.minimum(np.floor(src.astype(np.float32)).astype(np.int64), n_in - 1)
+    t = np.clip(src - i0.astype(dtype), dtype.type(0), dtype.type(1))
+    a = dtype.type(CUBIC_A)
+    one = dtype.type(1)
+    weights = np.stack([_c2(t + one, a), _c1(t, a), _c1(one - t, a), _c2(dtype.type(2) - t, a)], axis=1)
+    index = np.clip(i0[:, None] + np.arange(-1, 3), 0, n_in - 1)
+    return index, weights.astype(dtype, copy=False)
+
+
+def _aa_filter(x: np.ndarray, kind: str) -> np.ndarray:
+    x = np.abs(x)
+    if kind == "bilinear":
+        return np.maximum(1 - x, 0)
+    a = CUBIC_A_ANTIALIAS
+    return np.where(x < 1, _c1(x, a), np.where(x < 2, _c2(x, a), 0))
+
+
+def antialias_taps(n_in: int, n_out: int, align_corners: bool, scale_factor=None, kind: str = "bilinear",
+                   dtype=np.float32):
+    """(index, weights), each (n_out, taps), of antialiased resampling (``kind`` 'bilinear' or 'bicubic'); an
+    output position with fewer taps than the widest has index -1 (and weight 0) in the unused ones."""
+    dtype = np.dtype(dtype)
+    scale = float(_axis_scale(n_in, n_out, align_corners, scale_factor, dtype))
+    half = 1.0 if kind == "bilinear" else 2.0
+    support = float(dtype.type(half * scale if scale >= 1 else half))
+    taps = int(np.ceil(support)) * 2 + 1
+    invscale = 1.0 / scale if scale >= 1 else 1.0
+    i = np.arange(n_out, dtype=np.float64)
+    centre = (scale * (i + 0.5)).astype(dtype).astype(np.float64)
+    xmin = np.maximum(np.trunc(centre - support + 0.5), 0).astype(np.int64)
+    xsize = np.clip(np.minimum(np.trunc(centre + support + 0.5).astype(np.int64), n_in) - xmin, 0, taps)
+    j = np.arange(taps)
+    used = j[None, :] < xsize[:, None]
+    w = np.where(used, _aa_filter((j[None, :] + xmin[:, None] - centre[:, None] + 0.5) * invscale, kind), 0)
+    total = w.sum(axis=1, keepdims=True)
+    w = np.divide(w, total, out=w, where=total != 0)
+    return np.where(used, xmin[:, None] + j[None, :], -1), w.astype(dtype)
+
+
+def _resample_axis(x: np.ndarray, index: np.ndarray, weights: np.ndarray, axis: int) -> np.ndarray:
+    """out[.., i, ..] = sum over taps k of weights[i, k] * x[.., index[i, k], ..] along ``axis`` (taps with index
+    -1 are skipped, so an inf elsewhere does not turn into NaN through a 0 weight)."""
+    shape = [1] * x.ndim
+    shape[axis] = index.shape[0]
+    out = None
+    for k in range(index.shape[1]):
+        unused = index[:, k] < 0
+        term = np.take(x, np.where(unused, 0, index[:, k]), axis=axis)
+        term *= weights[:, k].reshape(shape)
+        if unused.any():
+            where = [slice(None)] * x.ndim
+            where[axis] = unused
+            term[tuple(where)] = 0
+        if out is None:
+            out = term
+        else:
+            out += term
+    return out
+
+
+def _transpose_taps(index: np.ndarray, weights: np.ndarray, size: int):
+    """The taps of the adjoint resampling: for each of the ``size`` input positions, the output positions that
+    read it and with which weight (the weights of repeated reads, e.g. a clamped border, summed), -1 where unused."""
+    n_out = index.shape[0]
+    used = index >= 0
+    rows = np.broadcast_to(np.arange(n_out)[:, None], index.shape)[used]
+    keys, inverse = np.unique(index[used] * n_out + rows, return_inverse=True)  # sorted by input, then output
+    sums = np.zeros(keys.size, dtype=weights.dtype)
+    np.add.at(sums, inverse.reshape(-1), weights[used])
+    cols, rows = keys // n_out, keys % n_out
+    counts = np.bincount(cols, minlength=size)
+    position = np.arange(keys.size) - (np.cumsum(counts) - counts)[cols]
+    t_index = np.full((size, max(int(counts.max(initial=0)), 1)), -1, dtype=np.int64)
+    t_weights = np.zeros(t_index.shape, dtype=weights.dtype)
+    t_index[cols, position], t_weights[cols, position] = rows, sums
+    return t_index, t_weights
+
+
+def _resample_axis_backward(g: np.ndarray, index: np.ndarray, weights: np.ndarray, size: int,
+                            axis: int) -> np.ndarray:
+    """The adjoint of :func:`_resample_axis` (``size`` input positions along ``axis``): a resampling with the
+    transposed taps, so each input position gathers the few outputs that read it."""
+    return _resample_axis(g, *_transpose_taps(index, weights, size), axis)
+
+
+def _taps(mode: str, antialias: bool, n_in: int, n_out: int, align_corners: bool, scale_factor, dtype):
+    if antialias:
+        return antialias_taps(n_in, n_out, align_corners, scale_factor, mode, dtype)
+    return cubic_taps(n_in, n_out, align_corners, scale_factor, dtype)
+
+
+def upsample_separable2d(x: np.ndarray, output_size, mode: str = "bicubic", align_corners: bool = False,
+                         scale_factors=(None, None), antialias: bool = False) -> np.ndarray:
+    """Bicubic (``mode='bicubic'``) or antialiased (``antialias=True``, mode 'bilinear' or 'bicubic') resampling
+    of (N, C, H, W) to ``output_size``: along W, then along H. Antialiased resampling leaves an axis whose size does
+    not change alone."""
+    out = x
+    for axis in (3, 2):
+        n_in, n_out = x.shape[axis], output_size[axis - 2]
+        if antialias and n_in == n_out:
+            continue
+        index, weights = _taps(mode, antialias, n_in, n_out, align_corners, scale_factors[axis - 2], x.dtype)
+        out = _resample_axis(out, index, weights, axis)
+    return out.copy() if out is x else out
+
+
+def upsample_separable2d_backward(grad_out: np.ndarray, input_shape, mode: str = "bicubic",
+                                  align_corners: bool = False, scale_factors=(None, None),
+                                  antialias: bool = False) -> np.ndarray:
+    """The gradient of :func:`upsample_separable2d` with respect to its input (its adjoint)."""
+    grad = grad_out
+    for axis in (2, 3):
+        n_in, n_out = input_shape[axis], grad_out.shape[axis]
+        if antialias and n_in == n_out:
+            continue
+        index, weights = _taps(mode, antialias, n_in, n_out, align_corners, scale_factors[axis - 2], grad.dtype)
+        grad = _resample_axis_backward(grad, index, weights, n_in, axis)
+    return grad.copy() if grad is grad_out else grad
+
+
+def upsample_separable2d_reference(x, output_size, mode="bicubic", align_corners=False, scale_factors=(None, None),
+                                   antialias=False):
+    """Loop reference: every output pixel as the double sum over its H taps and W taps."""
+    taps = []
+    for axis in (2, 3):
+        n_in, n_out = x.shape[axis], output_size[axis - 2]
+        if antialias and n_in == n_out:
+            taps.append((np.arange(n_in)[:, None], np.ones((n_in, 1), x.dtype)))
+        else:
+            taps.append(_taps(mode, antialias, n_in, n_out, align_corners, scale_factors[axis - 2], x.dtype))
+    (hi, hw), (wi, ww) = taps
+    out = np.zeros(x.shape[:2] + tuple(output_size), dtype=x.dtype)
+    for i in range(output_size[0]):
+        for j in range(output_size[1]):
+            for a in range(hi.shape[1]):
+                row = np.zeros(x.shape[:2], dtype=x.dtype)
+                if hi[i, a] < 0:
+                    continue
+                for b in range(wi.shape[1]):
+                    if wi[j, b] >= 0:
+                        row += ww[j, b] * x[:, :, hi[i, a], wi[j, b]]
+                out[:, :, i, j] += hw[i, a] * row
+    return out
+
+
+def upsample_separable2d_backward_reference(grad_out, input_shape, mode="bicubic", align_corners=False,
+                                            scale_factors=(None, None), antialias=False):
+    """Loop reference of the gradient: each output gradient scattered to its taps with the products of weights."""
+    taps = []
+    for axis in (2, 3):
+        n_in, n_out = input_shape[axis], grad_out.shape[axis]
+        if antialias and n_in == n_out:
+            taps.append((np.arange(n_in)[:, None], np.ones((n_in, 1), grad_out.dtype)))
+        else:
+            taps.append(_taps(mode, antialias, n_in, n_out, align_corners, scale_factors[axis - 2], grad_out.dtype))
+    (hi, hw), (wi, ww) = taps
+    grad = np.zeros(input_shape, dtype=grad_out.dtype)
+    for i in range(grad_out.shape[2]):
+        for j in range(grad_out.shape[3]):
+            for a in range(hi.shape[1]):
+                for b in range(wi.shape[1]):
+                    if hi[i, a] >= 0 and wi[j, b] >= 0:
+                        grad[:, :, hi[i, a], wi[j, b]] += hw[i, a] * ww[j, b] * grad_out[:, :, i, j]
     return grad
