@@ -42,6 +42,8 @@ __all__ = [
     "set_backend",
     "kernels_for",
     "reference",
+    "parameters_version",
+    "parameters_changed",
 ]
 
 ENV_VARIABLE = "CNNKIT_BACKEND"
@@ -134,10 +136,28 @@ class KernelSet:
         return f"<KernelSet {self.name!r}>"
 
 
+# ---------------------------------------------------------------------------------------------- parameter updates
+_parameters_version = 0
+
+
+def parameters_version() -> int:
+    """A counter that grows whenever parameters are updated in place by cnnkit (the optimizers' step). Backends
+    that keep derived copies of weights (a blocked layout, a folded batch norm) rebuild a copy made at an older
+    count; they never rely on it alone (see ``cnnkit.kernels.onednn._weights``)."""
+    return _parameters_version
+
+
+def parameters_changed() -> None:
+    """Tell the backends that parameters were just updated in place (the optimizers call it after each step)."""
+    global _parameters_version
+    _parameters_version += 1
+
+
 # ---------------------------------------------------------------------------------------------- the registry
 # name -> a KernelSet, or "module:attribute" naming a class (or factory) imported on first use, so that an optional
 # backend costs nothing until it is asked for.
-_registry: dict[str, KernelSet | str] = {REFERENCE: "cnnkit.kernels.reference:ReferenceKernels"}
+_registry: dict[str, KernelSet | str] = {REFERENCE: "cnnkit.kernels.reference:ReferenceKernels",
+                                         "onednn": "cnnkit.kernels.onednn:OneDNNKernels"}
 _lock = threading.Lock()
 _current: str | None = None  # None: not chosen yet (the environment variable or the default decides)
 
