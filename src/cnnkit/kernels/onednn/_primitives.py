@@ -89,6 +89,8 @@ class Primitive:
         lib.primitive_desc_query(pd, _lib.Q_IMPL, 0, C.byref(info))
         self.impl = (info.value or b"?").decode()
         if self.impl.startswith("ref"):
+            lib.primitive_desc_destroy(pd)
+            self.pd = None
             raise Unsupported(f"{what}: only oneDNN's reference implementation ({self.impl})")
         lib.primitive_create(C.byref(self.handle), pd)
 
@@ -99,7 +101,8 @@ class Primitive:
         try:
             if self.handle:
                 self.lib.primitive_destroy(self.handle)
-            self.lib.primitive_desc_destroy(self.pd)
+            if self.pd:
+                self.lib.primitive_desc_destroy(self.pd)
         except Exception:  # noqa: BLE001
             pass
 
@@ -111,11 +114,7 @@ def create(lib, what: str, creator, *args) -> Primitive:
     status = creator(C.byref(pd), lib.engine, *args)
     if status != 0:
         raise Unsupported(f"{what}: {_lib.STATUS.get(status, f'status {status}')}")
-    try:
-        return Primitive(lib, pd, what)
-    except Unsupported:
-        lib.primitive_desc_destroy(pd)
-        raise
+    return Primitive(lib, pd, what)  # destroys pd itself when it refuses the implementation
 
 
 class Step:

@@ -267,18 +267,25 @@ class OneDNNKernels(KernelSet):
         return {"available": True, **lib.describe(), "threads": self.threads()}
 
     def threads(self) -> int:
-        lib = _lib.get()
-        if lib is None or lib.omp_get_max_threads is None:
-            return 1
+        """The OpenMP thread count new primitives are created for (part of every cache key)."""
         if self._threads is None:
-            self._threads = int(lib.omp_get_max_threads())
+            lib = _lib.get()
+            if lib is None or lib.omp_set_num_threads is None:
+                self._threads = 1
+            else:  # follow cnnkit's one setting (set_num_threads / CNNKIT_NUM_THREADS / the CPUs)
+                from .. import _parallel
+
+                lib.omp_set_num_threads(_parallel._num_threads)
+                self._threads = int(lib.omp_get_max_threads())
         return self._threads
 
     def set_threads(self, n: int) -> None:
-        lib = _lib.get()
+        lib = _lib.get() if _lib._library is not None else None  # not loaded yet: applied when it loads
         if lib is not None and lib.omp_set_num_threads is not None:
             lib.omp_set_num_threads(int(n))
-            self._threads = int(n)
+            self._threads = int(lib.omp_get_max_threads())
+        else:
+            self._threads = None
 
     def supports(self, op: str, dtype: np.dtype, **attrs) -> bool:
         if dtype != F32 or op not in self.OPS:
