@@ -340,7 +340,8 @@ def describe_line() -> str:
     line = f"backend {info['backend']}"
     one = info.get("onednn") or {}
     if one.get("available"):
-        detail = f"oneDNN {one['version']}, {one['isa']}, {one['cpu_runtime']} {one['openmp']}, {one['threads']} threads"
+        detail = (f"oneDNN {one['version']}, {one['isa']}, {one['cpu_runtime']} {one['openmp']}, "
+                  f"{one['threads']} threads")
         line += f" ({detail})" if info["backend"] == "onednn" else f"; onednn available ({detail})"
     else:
         line += f" ({info['threads']} threads); onednn unavailable: {one.get('error') or 'not loaded'}"

@@ -11,6 +11,7 @@ from . import init
 from ._utils import factory_dtype, positive_int
 from .module import Module
 from .parameter import Parameter
+from .utils import fusion as _fusion
 
 __all__ = ["Conv2d", "ConvTranspose2d"]
 
@@ -104,6 +105,10 @@ class Conv2d(_ConvNd):
                          padding_mode, device, dtype)
 
     def forward(self, input):
+        if not self.training:  # eval under no_grad on oneDNN: a pending result that the next layers can fuse into
+            pending = _fusion.lazy_conv2d(self, input)
+            if pending is not None:
+                return pending
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 

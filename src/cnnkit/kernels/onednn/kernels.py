@@ -88,10 +88,10 @@ class _ConvPlan:
         self.any_weights = MemoryDesc.with_tag(lib, wdims, _lib.TAG_ANY)
         (pt, pb), (pl, pr) = padding
         self.geometry = (Dims(*stride), Dims(dilation[0] - 1, dilation[1] - 1), Dims(pt, pl), Dims(pb, pr))
-        self._fns = ((lib.deconvolution_forward_primitive_desc_create, lib.deconvolution_backward_data_primitive_desc_create,
-                      lib.deconvolution_backward_weights_primitive_desc_create, _lib.DECONV_DIRECT) if transposed else
-                     (lib.convolution_forward_primitive_desc_create, lib.convolution_backward_data_primitive_desc_create,
-                      lib.convolution_backward_weights_primitive_desc_create, _lib.CONV_DIRECT))
+        kind = "deconvolution" if transposed else "convolution"
+        self._fns = tuple(getattr(lib, f"{kind}_{direction}_primitive_desc_create")
+                          for direction in ("forward", "backward_data", "backward_weights"))
+        self._fns += (_lib.DECONV_DIRECT if transposed else _lib.CONV_DIRECT,)
         self.steps: dict = {}
         self.lock = threading.Lock()
 
@@ -112,6 +112,25 @@ class _ConvPlan:
         step = self.steps.get(key)
         if step is None:
             prim = self._forward_prim(bias, _lib.FWD_TRAIN)
+            wmd = prim.md(_lib.Q_WEIGHTS)
+            args = [(ARG_SRC, self.src), (ARG_WEIGHTS, wmd)] + ([(ARG_BIAS, self.bias)] if bias else [])
+            step = self.steps[key] = (Step(self.lib, prim, args + [(ARG_DST, self.dst)]), self._reorder_to(wmd))
+        return step
+
+    def inference(self, bias: bool, relu: bool):
+        """Forward for inference (no backward to come), optionally with a ReLU post-op fused in."""
+        key = ("inference", bias, relu)
+        step = self.steps.get(key)
+        if step is None:
+            create_fwd, _, _, alg = self._fns
+            attr = _post_ops_relu(self.lib) if relu else None
+            try:
+                prim = create(self.lib, "convolution inference", create_fwd, _lib.FWD_INFER, alg, self.src.handle,
+                              self.any_weights.handle, self.bias.handle if bias else None, self.dst.handle,
+                              *self.geometry, attr)
+            finally:
+                if attr is not None:
+                    self.lib.primitive_attr_destroy(attr)
             wmd = prim.md(_lib.Q_WEIGHTS)
             args = [(ARG_SRC, self.src), (ARG_WEIGHTS, wmd)] + ([(ARG_BIAS, self.bias)] if bias else [])
             step = self.steps[key] = (Step(self.lib, prim, args + [(ARG_DST, self.dst)]), self._reorder_to(wmd))
@@ -150,6 +169,21 @@ class _ConvPlan:
         if wmd == self.user_weights:
             return None
         return reorder(self.lib, self.user_weights, wmd), wmd
+
+
+def _post_ops_relu(lib):
+    """A primitive attribute with one post-op, ReLU (the caller destroys it after creating the primitive)."""
+    import ctypes
+
+    attr, ops = _lib.vp(), _lib.vp()
+    lib.primitive_attr_create(ctypes.byref(attr))
+    lib.post_ops_create(ctypes.byref(ops))
+    try:
+        lib.post_ops_append_eltwise(ops, _lib.ELTWISE_RELU, 0.0, 0.0)
+        lib.primitive_attr_set_post_ops(attr, ops)
+    finally:
+        lib.post_ops_destroy(ops)
+    return attr
 
 
 class _PoolPlan:
@@ -432,6 +466,51 @@ class OneDNNKernels(KernelSet):
             return reference().conv_transpose2d_backward(grad, x, w, stride, padding, output_padding, dilation, groups,
                                                          need_input, need_weight, need_bias, x_shape, w_shape)
         return out
+
+    def conv2d_inference(self, x, w, b, stride, padding, dilation, groups, batch_norm=None, relu=False):
+        """y = relu?(conv2d(x, w) + b) for inference, with an optional batch norm (inference statistics) folded
+        into the weights: ``batch_norm`` = (weight, bias, running_mean, running_var, eps), arrays or None. One
+        primitive, no intermediate array. Returns None when oneDNN cannot run it (the caller computes it unfused).
+        The folded weights are derived once per parameter update (see :mod:`._weights`)."""
+        if x.dtype != F32 or w.dtype != F32:
+            return None
+        plan = self._conv_plan(False, x.shape, w.shape, stride, padding, dilation, groups)
+        has_bias = b is not None or batch_norm is not None
+        step = None if plan is None else self._step(plan, plan.inference, has_bias, relu)
+        if step is None:
+            return None
+        run, conversion = step
+        if batch_norm is None:
+            wt = self._weights_in(w, conversion, ("inference", relu))
+            bias = None if b is None else contiguous(b.reshape(-1))
+        else:
+            gamma, beta, mean, var, eps = batch_norm
+            sources = (contiguous(w), b, gamma, beta, mean, var)
+
+            def fold():
+                scale = 1.0 / np.sqrt(var.reshape(-1).astype(np.float64) + eps)
+                if gamma is not None:
+                    scale = scale * gamma.reshape(-1)
+                shift = -mean.reshape(-1).astype(np.float64) * scale
+                if b is not None:
+                    shift = shift + b.reshape(-1) * scale
+                if beta is not None:
+                    shift = shift + beta.reshape(-1)
+                folded = np.ascontiguousarray(sources[0] * scale.astype(F32)[:, None, None, None])
+                if conversion is not None:
+                    out = empty_for(conversion[1])
+                    conversion[0](pointer(folded), pointer(out))
+                    folded = out
+                return folded, np.ascontiguousarray(shift, dtype=F32)
+
+            wt, bias = self.weights.get(sources, ("fold", float(eps), relu), fold)
+        xh = nhwc(x)
+        y = np.empty(plan.y_nhwc, F32)
+        if bias is None:
+            run(pointer(xh), pointer(wt), pointer(y))
+        else:
+            run(pointer(xh), pointer(wt), pointer(bias), pointer(y))
+        return _nchw_view(y)
 
     # ---------------------------------------------------------------------------------------------- pooling
     def _pool_plan(self, alg, x_shape, kernel_size, stride, padding, dilation, ceil_mode, training):
