@@ -13,6 +13,7 @@ reference kernels, direction by direction, with the same array conventions.
 
 from __future__ import annotations
 
+import collections
 import threading
 
 import numpy as np
@@ -285,6 +286,12 @@ class OneDNNKernels(KernelSet):
         self._plans_lock = threading.Lock()
         self.weights = DerivedCache()
         self._threads = None
+        self.fallbacks: collections.Counter = collections.Counter()  # kernel name -> calls run on the reference
+
+    def _ref(self, kernel: str):
+        """The reference set's ``kernel`` (counted: tests check what ran where)."""
+        self.fallbacks[kernel] += 1
+        return getattr(reference(), kernel)
 
     # ---------------------------------------------------------------------------------------------- runtime
     @property
@@ -441,21 +448,21 @@ class OneDNNKernels(KernelSet):
 
     def conv2d_forward(self, x, w, b, stride, padding, dilation, groups):
         y = self._conv_forward(False, x, w, b, stride, padding, dilation, groups)
-        return reference().conv2d_forward(x, w, b, stride, padding, dilation, groups) if y is None else y
+        return self._ref("conv2d_forward")(x, w, b, stride, padding, dilation, groups) if y is None else y
 
     def conv2d_backward(self, grad, x, w, stride, padding, dilation, groups, need_input, need_weight, need_bias,
                         x_shape, w_shape):
         out = self._conv_backward(False, grad, x, w, stride, padding, dilation, groups, need_input, need_weight,
                                   need_bias, x_shape, w_shape)
         if out is None:
-            return reference().conv2d_backward(grad, x, w, stride, padding, dilation, groups, need_input, need_weight,
+            return self._ref("conv2d_backward")(grad, x, w, stride, padding, dilation, groups, need_input, need_weight,
                                                need_bias, x_shape, w_shape)
         return out
 
     def conv_transpose2d_forward(self, x, w, b, stride, padding, output_padding, dilation, groups):
         y = self._conv_forward(True, x, w, b, stride, padding, dilation, groups, output_padding)
         if y is None:
-            return reference().conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation, groups)
+            return self._ref("conv_transpose2d_forward")(x, w, b, stride, padding, output_padding, dilation, groups)
         return y
 
     def conv_transpose2d_backward(self, grad, x, w, stride, padding, output_padding, dilation, groups, need_input,
@@ -463,7 +470,7 @@ class OneDNNKernels(KernelSet):
         out = self._conv_backward(True, grad, x, w, stride, padding, dilation, groups, need_input, need_weight,
                                   need_bias, x_shape, w_shape, output_padding)
         if out is None:
-            return reference().conv_transpose2d_backward(grad, x, w, stride, padding, output_padding, dilation, groups,
+            return self._ref("conv_transpose2d_backward")(grad, x, w, stride, padding, output_padding, dilation, groups,
                                                          need_input, need_weight, need_bias, x_shape, w_shape)
         return out
 
@@ -533,7 +540,7 @@ class OneDNNKernels(KernelSet):
             plan, _ = self._pool_plan(_lib.POOL_MAX, x.shape, kernel_size, stride, padding, dilation, ceil_mode,
                                       need_backward)
         if plan is None:
-            y, saved, idx = reference().max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode,
+            y, saved, idx = self._ref("max_pool2d_forward")(x, kernel_size, stride, padding, dilation, ceil_mode,
                                                            need_backward, return_indices)
             return y, (_PoolSaved(None, None, saved) if need_backward else None), idx
         xh = nhwc(x)
@@ -548,7 +555,7 @@ class OneDNNKernels(KernelSet):
 
     def max_pool2d_backward(self, grad, saved, input_shape):
         if saved.reference is not None:
-            return reference().max_pool2d_backward(grad, saved.reference, input_shape)
+            return self._ref("max_pool2d_backward")(grad, saved.reference, input_shape)
         step = self._step(saved.plan, saved.plan.backward)
         if step is None:  # pragma: no cover - oneDNN has a backward for every forward it creates
             raise RuntimeError("max_pool2d: oneDNN created a forward pass without its backward")
@@ -575,7 +582,7 @@ class OneDNNKernels(KernelSet):
         plan = self._avg_plan(x.shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
                               True)
         if plan is None:
-            return reference().avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+            return self._ref("avg_pool2d_forward")(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                                                   divisor_override)
         xh = nhwc(x)
         y = np.empty(plan.y_nhwc, F32)
@@ -588,7 +595,7 @@ class OneDNNKernels(KernelSet):
                               divisor_override, True)
         step = None if plan is None else self._step(plan, plan.backward)
         if step is None:
-            return reference().avg_pool2d_backward(grad, input_shape, kernel_size, stride, padding, ceil_mode,
+            return self._ref("avg_pool2d_backward")(grad, input_shape, kernel_size, stride, padding, ceil_mode,
                                                    count_include_pad, divisor_override)
         gh = nhwc(grad)
         n, c, h, w = input_shape
@@ -615,7 +622,7 @@ class OneDNNKernels(KernelSet):
             key = ("bn", x.shape, tag, flags, bool(training), float(eps), self.threads())
             plan = self._plan(key, lambda: _BatchNormPlan(self.lib, x.shape, tag, flags, training, eps))
         if plan is None:
-            y, saved = reference().batch_norm_forward(x, running_mean, running_var, weight, bias, training, momentum,
+            y, saved = self._ref("batch_norm_forward")(x, running_mean, running_var, weight, bias, training, momentum,
                                                       eps)
             s = _BatchNormSaved()
             s.reference = saved
@@ -650,7 +657,7 @@ class OneDNNKernels(KernelSet):
     def batch_norm_backward(self, grad, saved, need_input, need_weight, need_bias):
         s = saved
         if s.reference is not None:
-            return reference().batch_norm_backward(grad, s.reference, need_input, need_weight, need_bias)
+            return self._ref("batch_norm_backward")(grad, s.reference, need_input, need_weight, need_bias)
         step = s.plan.backward()
         if s.layout == "nhwc":
             g = nhwc(grad)
