@@ -28,6 +28,11 @@ import threading
 LIBRARY_VARIABLE = "CNNKIT_ONEDNN_LIBRARY"
 WHEELS = ("onednn-cpu-gomp", "onednn-cpu-iomp", "onednn-cpu-tbb", "onednn")
 OMP_WHEEL = "cmeel-libomp"
+# Idle OpenMP threads spin before they sleep: GNU OpenMP for 300,000 iterations, LLVM's for 200 ms. Spinning
+# threads take the cores from the BLAS and worker threads that run between two oneDNN calls (and from other
+# processes). These defaults keep the spin to tens of microseconds, enough to bridge back-to-back primitives; an
+# explicit setting in the environment wins.
+SPIN_DEFAULTS = {"GOMP_SPINCOUNT": "10000", "KMP_BLOCKTIME": "1"}
 
 # ------------------------------------------------------------------------------------------- enum values (v3.x)
 F32, U8 = 3, 6
@@ -168,6 +173,8 @@ def load() -> Runtime:
     candidates = library_candidates()
     if not candidates:
         raise OSError(f"{LIBRARY_VARIABLE} disables the oneDNN backend")
+    for name, value in SPIN_DEFAULTS.items():  # read by the runtime when it starts (if it has not already)
+        os.environ.setdefault(name, value)
     openmp, omp = _load_openmp()
     errors = []
     for path in candidates:

@@ -18,6 +18,7 @@ import threading
 
 import numpy as np
 
+from .. import _contention
 from .. import pool as _pool
 from ..backend import KernelSet, reference
 from . import _lib
@@ -285,7 +286,8 @@ class OneDNNKernels(KernelSet):
         self._plans: dict = {}
         self._plans_lock = threading.Lock()
         self.weights = DerivedCache()
-        self._threads = None
+        self._threads = None  # the count the OpenMP runtime was last told
+        self._setting = None  # cnnkit's setting (None: read it on first use)
         self.fallbacks: collections.Counter = collections.Counter()  # kernel name -> calls run on the reference
 
     def _ref(self, kernel: str):
@@ -308,25 +310,27 @@ class OneDNNKernels(KernelSet):
         return {"available": True, **lib.describe(), "threads": self.threads()}
 
     def threads(self) -> int:
-        """The OpenMP thread count new primitives are created for (part of every cache key)."""
-        if self._threads is None:
-            lib = _lib.get()
-            if lib is None or lib.omp_set_num_threads is None:
-                self._threads = 1
-            else:  # follow cnnkit's one setting (set_num_threads / CNNKIT_NUM_THREADS / the CPUs)
-                from .. import _parallel
+        """The OpenMP thread count for the next primitive call (part of every cache key: oneDNN fixes the count
+        when it creates a primitive). It follows cnnkit's one setting (``set_num_threads``, ``CNNKIT_NUM_THREADS``,
+        the CPUs) less the cores other processes keep busy (:mod:`.._contention`), so a region never waits for a
+        thread that has no core; the OpenMP runtime is told whenever the count changes."""
+        lib = _lib.get()
+        if lib is None or lib.omp_set_num_threads is None:
+            return 1
+        if self._setting is None:
+            from .. import _parallel
 
-                lib.omp_set_num_threads(_parallel._num_threads)
-                self._threads = int(lib.omp_get_max_threads())
-        return self._threads
+            self._setting = _parallel._num_threads
+        wanted = self._setting
+        if wanted > 1 and _contention.enabled():
+            wanted = _contention.free_cores(wanted)
+        if wanted != self._threads:
+            lib.omp_set_num_threads(wanted)
+            self._threads = wanted
+        return wanted
 
     def set_threads(self, n: int) -> None:
-        lib = _lib.get() if _lib._library is not None else None  # not loaded yet: applied when it loads
-        if lib is not None and lib.omp_set_num_threads is not None:
-            lib.omp_set_num_threads(int(n))
-            self._threads = int(lib.omp_get_max_threads())
-        else:
-            self._threads = None
+        self._setting = int(n)
 
     def supports(self, op: str, dtype: np.dtype, **attrs) -> bool:
         if dtype != F32 or op not in self.OPS:
