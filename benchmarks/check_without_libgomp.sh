@@ -24,7 +24,7 @@ for name in ("onednn-cpu-gomp", "cmeel-libomp", "cmeel"):
     print(f"  {name} {dist.version}: {size / 1e6:.1f} MB")
 print(f"  total: {total / 1e6:.1f} MB")
 PY
-gomp="$(ldconfig -p | awk '/libgomp\.so\.1 .*x86-64/ {print $NF; exit}')"
+gomp="$(ldconfig -p | awk '/libgomp\.so\.1 .*x86-64/ {print $NF}' | head -n 1 || true)"
 cat > "$work/check.py" <<'PY'
 import ctypes, sys
 import numpy as np

@@ -165,9 +165,10 @@ def test_describe_names_the_backend_and_its_runtime():
         assert "onednn unavailable" in line
 
 
-def test_set_num_threads_drives_every_pool():
+def test_set_num_threads_drives_every_pool(monkeypatch):
     from cnnkit.kernels import _parallel
 
+    monkeypatch.setenv("CNNKIT_ADAPT_THREADS", "0")  # a fixed count (no adaptation to other processes' load)
     before = ck.get_num_threads()
     try:
         ck.set_num_threads(1)
@@ -180,3 +181,18 @@ def test_set_num_threads_drives_every_pool():
         ck.set_num_threads(before)
     if DEFAULT == "onednn":
         assert backend._load("onednn").threads() == before
+
+
+def test_the_onednn_pool_shrinks_to_the_cores_other_processes_leave(monkeypatch):
+    from cnnkit.kernels import _contention
+
+    monkeypatch.setattr(_contention, "_cores", 4)
+    monkeypatch.setattr(_contention, "INTERVAL", 0.0)
+    monkeypatch.setattr(_contention, "SMOOTHING", 1.0)
+    for others, expected in ((0, 4), (1, 3), (3, 1), (9, 1)):
+        monkeypatch.setattr(_contention, "_sample", lambda others=others: others)
+        monkeypatch.setattr(_contention, "_next", 0.0)
+        assert _contention.free_cores(4) == expected
+    assert _contention.free_cores(1) == 1
+    monkeypatch.undo()
+    assert 1 <= _contention.free_cores(2) <= 2  # the real /proc reading
