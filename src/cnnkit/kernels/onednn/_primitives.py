@@ -118,9 +118,11 @@ def create(lib, what: str, creator, *args) -> Primitive:
 
 
 class Step:
-    """A primitive with its arguments bound: ``step(addresses)`` points each memory at an address and runs."""
+    """A primitive with its arguments bound: ``step(addresses)`` points each memory at an address and runs.
+    A memory already pointing at its address is not set again (cached weights, and the allocator's habit of
+    handing back the same blocks step after step, make that the common case)."""
 
-    __slots__ = ("lib", "prim", "mems", "args", "n")
+    __slots__ = ("lib", "prim", "mems", "args", "n", "_handles", "_current", "_set", "_execute", "_wait")
 
     def __init__(self, lib, prim: Primitive, args: list[tuple[int, MemoryDesc]]):
         self.lib, self.prim = lib, prim
@@ -130,17 +132,24 @@ class Step:
         for i, ((arg, _), mem) in enumerate(zip(args, self.mems, strict=True)):
             self.args[i].arg = arg
             self.args[i].memory = mem.handle
+        self._handles = [mem.handle for mem in self.mems]
+        self._current = [None] * self.n
+        self._set, self._execute, self._wait = lib.memory_set_data_handle, lib.primitive_execute, lib.stream_wait
 
     def __call__(self, *addresses: int) -> None:
-        lib = self.lib
-        for mem, address in zip(self.mems, addresses, strict=True):
-            r = lib.memory_set_data_handle(mem.handle, address)
-            if r:
-                raise OneDNNError(f"dnnl_memory_set_data_handle failed: status {r}")
-        r = lib.primitive_execute(self.prim.handle, lib.stream, self.n, self.args)
+        current = self._current
+        if len(addresses) != self.n:
+            raise TypeError(f"{self.prim.impl}: expected {self.n} addresses, got {len(addresses)}")
+        for i, address in enumerate(addresses):
+            if current[i] != address:
+                if self._set(self._handles[i], address):
+                    current[i] = None
+                    raise OneDNNError("dnnl_memory_set_data_handle failed")
+                current[i] = address
+        r = self._execute(self.prim.handle, self.lib.stream, self.n, self.args)
         if r:
             raise OneDNNError(f"executing {self.prim.impl} failed: {_lib.STATUS.get(r, f'status {r}')}")
-        lib.stream_wait(lib.stream)
+        self._wait(self.lib.stream)
 
 
 def reorder(lib, src: MemoryDesc, dst: MemoryDesc) -> Step:

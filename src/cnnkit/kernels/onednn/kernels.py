@@ -14,6 +14,7 @@ reference kernels, direction by direction, with the same array conventions.
 from __future__ import annotations
 
 import collections
+import functools
 import threading
 
 import numpy as np
@@ -269,6 +270,13 @@ class _PoolSaved:
 
 class _BatchNormSaved:
     __slots__ = ("plan", "x", "layout", "shape", "mean", "var", "weight", "reference")
+
+
+@functools.lru_cache(maxsize=1024)
+def _has_empty_windows(h, w, kernel_size, stride, padding, dilation, ceil_mode) -> bool:
+    """Whether some max-pool window lies wholly in the padding (PyTorch gives -inf there; those run on the
+    reference kernels). Cached: computing it costs more than a small pooling."""
+    return _pool.max_pool2d_empty_windows(h, w, kernel_size, stride, padding, dilation, ceil_mode) is not None
 
 
 def _conv_out(size, k, s, p0, p1, d):
@@ -539,8 +547,8 @@ class OneDNNKernels(KernelSet):
     def max_pool2d_forward(self, x, kernel_size, stride, padding, dilation, ceil_mode, need_backward,
                            return_indices):
         plan = None
-        if not return_indices and _pool.max_pool2d_empty_windows(*x.shape[2:], kernel_size, stride, padding,
-                                                                  dilation, ceil_mode) is None:
+        if not return_indices and not _has_empty_windows(*x.shape[2:], kernel_size, stride, padding, dilation,
+                                                          ceil_mode):
             plan, _ = self._pool_plan(_lib.POOL_MAX, x.shape, kernel_size, stride, padding, dilation, ceil_mode,
                                       need_backward)
         if plan is None:
