@@ -67,7 +67,7 @@ def main(argv=None) -> int:
             topt = torch.optim.SGD(tmodel.parameters(), lr=0.01, momentum=0.9)
             tx = torch.from_numpy(x).contiguous(memory_format=layout)
 
-            def tstep(tmodel=tmodel, topt=topt, tx=tx):
+            def tstep(tmodel=tmodel, topt=topt, tx=tx, ty=ty):
                 loss = torch.nn.functional.cross_entropy(tmodel(tx), ty)
                 topt.zero_grad()
                 loss.backward()

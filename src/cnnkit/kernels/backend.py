@@ -303,7 +303,7 @@ def set_num_threads(n: int) -> None:
 
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise InputTypeError(f"set_num_threads: expected an int, got {n!r}")
-    _parallel.set_num_threads(int(n))
+    _parallel.set_num_threads(int(n), blas=True)
     for entry in list(_registry.values()):
         if isinstance(entry, KernelSet) and hasattr(entry, "set_threads"):
             entry.set_threads(int(n))
