@@ -332,3 +332,28 @@ def test_fuse_conv_bn_folds_explicitly_on_any_backend():
     x = ck.tensor(_rng().standard_normal((2, 3, 6, 6), dtype=np.float32))
     with ck.set_backend("numpy"), ck.no_grad():
         np.testing.assert_allclose(fused(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_python_threads_calling_the_same_primitive_get_their_own_results():
+    import threading
+
+    rng = _rng()
+    w = ck.tensor(rng.standard_normal((4, 3, 3, 3), dtype=np.float32))
+    inputs = [rng.standard_normal((2, 3, 8, 8), dtype=np.float32) for _ in range(4)]
+    with ck.set_backend("numpy"), ck.no_grad():
+        expected = [F.conv2d(ck.tensor(x), w, padding=1).numpy() for x in inputs]
+    results = [None] * 4
+
+    def work(i):
+        with ck.no_grad():
+            for _ in range(20):
+                results[i] = F.conv2d(ck.tensor(inputs[i]), w, padding=1).numpy()
+
+    with ck.set_backend("onednn"):
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    for got, want in zip(results, expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

@@ -9,6 +9,7 @@ primitive raises :class:`Unsupported` and the caller falls back to cnnkit's refe
 from __future__ import annotations
 
 import ctypes as C
+import threading
 
 import numpy as np
 
@@ -122,7 +123,7 @@ class Step:
     A memory already pointing at its address is not set again (cached weights, and the allocator's habit of
     handing back the same blocks step after step, make that the common case)."""
 
-    __slots__ = ("lib", "prim", "mems", "args", "n", "_handles", "_current", "_set", "_execute", "_wait")
+    __slots__ = ("lib", "prim", "mems", "args", "n", "_handles", "_current", "_set", "_execute", "_wait", "_lock")
 
     def __init__(self, lib, prim: Primitive, args: list[tuple[int, MemoryDesc]]):
         self.lib, self.prim = lib, prim
@@ -135,21 +136,23 @@ class Step:
         self._handles = [mem.handle for mem in self.mems]
         self._current = [None] * self.n
         self._set, self._execute, self._wait = lib.memory_set_data_handle, lib.primitive_execute, lib.stream_wait
+        self._lock = threading.Lock()  # the memory objects are shared: one call at a time per step
 
     def __call__(self, *addresses: int) -> None:
         current = self._current
         if len(addresses) != self.n:
             raise TypeError(f"{self.prim.impl}: expected {self.n} addresses, got {len(addresses)}")
-        for i, address in enumerate(addresses):
-            if current[i] != address:
-                if self._set(self._handles[i], address):
-                    current[i] = None
-                    raise OneDNNError("dnnl_memory_set_data_handle failed")
-                current[i] = address
-        r = self._execute(self.prim.handle, self.lib.stream, self.n, self.args)
-        if r:
-            raise OneDNNError(f"executing {self.prim.impl} failed: {_lib.STATUS.get(r, f'status {r}')}")
-        self._wait(self.lib.stream)
+        with self._lock:
+            for i, address in enumerate(addresses):
+                if current[i] != address:
+                    if self._set(self._handles[i], address):
+                        current[i] = None
+                        raise OneDNNError("dnnl_memory_set_data_handle failed")
+                    current[i] = address
+            r = self._execute(self.prim.handle, self.lib.stream, self.n, self.args)
+            if r:
+                raise OneDNNError(f"executing {self.prim.impl} failed: {_lib.STATUS.get(r, f'status {r}')}")
+            self._wait(self.lib.stream)
 
 
 def reorder(lib, src: MemoryDesc, dst: MemoryDesc) -> Step:
