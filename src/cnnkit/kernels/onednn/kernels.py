@@ -292,6 +292,7 @@ class OneDNNKernels(KernelSet):
 
     def __init__(self):
         self._plans: dict = {}
+        self._fast: dict = {}  # the same plans keyed by the call's own arguments (no arithmetic on a hit)
         self._plans_lock = threading.Lock()
         self.weights = DerivedCache()
         self._threads = None  # the count the OpenMP runtime was last told
@@ -369,6 +370,14 @@ class OneDNNKernels(KernelSet):
 
     # ---------------------------------------------------------------------------------------------- convolution
     def _conv_plan(self, transposed, x_shape, w_shape, stride, padding, dilation, groups, output_padding=(0, 0)):
+        fast = (transposed, x_shape, w_shape, stride, padding, dilation, groups, output_padding, self.threads())
+        plan = self._fast.get(fast, self)
+        if plan is self:
+            plan = self._fast[fast] = self._conv_plan_for(transposed, x_shape, w_shape, stride, padding, dilation,
+                                                          groups, output_padding)
+        return plan
+
+    def _conv_plan_for(self, transposed, x_shape, w_shape, stride, padding, dilation, groups, output_padding):
         if transposed:
             # oneDNN describes a transposed convolution by the convolution it is the adjoint of; output_padding
             # rows fall out of that convolution's floor division (oneDNN refuses the geometry when they cannot)
@@ -533,6 +542,14 @@ class OneDNNKernels(KernelSet):
 
     # ---------------------------------------------------------------------------------------------- pooling
     def _pool_plan(self, alg, x_shape, kernel_size, stride, padding, dilation, ceil_mode, training):
+        fast = ("pool", alg, x_shape, kernel_size, stride, padding, dilation, ceil_mode, training, self.threads())
+        found = self._fast.get(fast)
+        if found is None:
+            found = self._fast[fast] = self._pool_plan_for(alg, x_shape, kernel_size, stride, padding, dilation,
+                                                           ceil_mode, training)
+        return found
+
+    def _pool_plan_for(self, alg, x_shape, kernel_size, stride, padding, dilation, ceil_mode, training):
         n, c, h, w = x_shape
         oh, ow = _pool.pool_output_shape(h, w, kernel_size, stride, padding, dilation, ceil_mode)
         # the far-side padding that makes oneDNN's floor formula give PyTorch's (ceil-mode) output size
