@@ -272,6 +272,19 @@ class _BatchNormSaved:
     __slots__ = ("plan", "x", "layout", "shape", "mean", "var", "weight", "reference")
 
 
+def _single_threaded_blas() -> int:
+    """With oneDNN doing the heavy work in its OpenMP pool, BLAS is left the small fully-connected products, which
+    one thread runs best; a second pool of spinning BLAS threads would fight OpenMP's for the cores (and, beside a
+    busy process, a 2-thread OpenBLAS call on a tiny product took 10x the time of a 1-thread one). Returns cnnkit's
+    thread setting."""
+    from .. import _parallel
+
+    blas = _parallel._get_blas()
+    if blas.set_global is not None:
+        blas.set_global(1)
+    return _parallel._num_threads
+
+
 @functools.lru_cache(maxsize=1024)
 def _has_empty_windows(h, w, kernel_size, stride, padding, dilation, ceil_mode) -> bool:
     """Whether some max-pool window lies wholly in the padding (PyTorch gives -inf there; those run on the
@@ -327,9 +340,7 @@ class OneDNNKernels(KernelSet):
         if lib is None or lib.omp_set_num_threads is None:
             return 1
         if self._setting is None:
-            from .. import _parallel
-
-            self._setting = _parallel._num_threads
+            self._setting = _single_threaded_blas()
         wanted = self._setting
         if wanted > 1 and _contention.enabled():
             wanted = _contention.free_cores(wanted)
@@ -339,6 +350,8 @@ class OneDNNKernels(KernelSet):
         return wanted
 
     def set_threads(self, n: int) -> None:
+        if _lib._library is not None:
+            _single_threaded_blas()
         self._setting = int(n)
 
     def supports(self, op: str, dtype: np.dtype, **attrs) -> bool:
