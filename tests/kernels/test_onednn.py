@@ -344,10 +344,9 @@ def test_python_threads_calling_the_same_primitive_get_their_own_results():
         expected = [F.conv2d(ck.tensor(x), w, padding=1).numpy() for x in inputs]
     results = [None] * 4
 
-    def work(i):
-        with ck.no_grad():
-            for _ in range(20):
-                results[i] = F.conv2d(ck.tensor(inputs[i]), w, padding=1).numpy()
+    def work(i):  # (no_grad is process-wide state: not entered from several threads at once)
+        for _ in range(20):
+            results[i] = F.conv2d(ck.tensor(inputs[i]), w, padding=1).numpy()
 
     with ck.set_backend("onednn"):
         threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
