@@ -356,3 +356,22 @@ def test_python_threads_calling_the_same_primitive_get_their_own_results():
             t.join()
     for got, want in zip(results, expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_a_residual_block_fuses_its_addition_and_relu():
+    from cnnkit.models.resnet import BasicBlock
+    from cnnkit.nn.utils import PendingConv
+
+    ck.manual_seed(0)
+    block = BasicBlock(4, 4).eval()
+    for bn in (block.bn1, block.bn2):
+        bn.running_var.data[...] = 1.7
+        bn.running_mean.data[...] = 0.1
+    x = ck.tensor(_rng().standard_normal((2, 4, 6, 6), dtype=np.float32))
+    with ck.set_backend("onednn"), ck.no_grad():
+        y = block(x)
+        assert isinstance(y, PendingConv) and y._recipe[7] is not None and y._recipe[6]  # + identity, then relu
+        fused = y.numpy()
+    with ck.set_backend("numpy"), ck.no_grad():
+        expected = block(x).numpy()
+    np.testing.assert_allclose(fused, expected, rtol=1e-5, atol=1e-5)

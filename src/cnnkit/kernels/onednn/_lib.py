@@ -228,6 +228,7 @@ SIGNATURES = {  # name: (restype, argtypes, checked)
     "dnnl_post_ops_create": (C.c_int, [pvp], True),
     "dnnl_post_ops_destroy": (C.c_int, [vp], True),
     "dnnl_post_ops_append_eltwise": (C.c_int, [vp, C.c_int, C.c_float, C.c_float], True),
+    "dnnl_post_ops_append_sum": (C.c_int, [vp, C.c_float, C.c_int32, C.c_int], True),
     "dnnl_reorder_primitive_desc_create": (C.c_int, [pvp, vp, vp, vp, vp, vp], True),
     "dnnl_convolution_forward_primitive_desc_create": (
         C.c_int, [pvp, vp, C.c_int, C.c_int, vp, vp, vp, vp, i64p, i64p, i64p, i64p, vp], False),

@@ -120,13 +120,14 @@ class _ConvPlan:
             step = self.steps[key] = (Step(self.lib, prim, args + [(ARG_DST, self.dst)]), self._reorder_to(wmd))
         return step
 
-    def inference(self, bias: bool, relu: bool):
-        """Forward for inference (no backward to come), optionally with a ReLU post-op fused in."""
-        key = ("inference", bias, relu)
+    def inference(self, bias: bool, relu: bool, add: bool = False):
+        """Forward for inference (no backward to come), optionally adding the destination's previous content (a
+        residual) and then applying ReLU, as post-ops."""
+        key = ("inference", bias, relu, add)
         step = self.steps.get(key)
         if step is None:
             create_fwd, _, _, alg = self._fns
-            attr = _post_ops_relu(self.lib) if relu else None
+            attr = _post_ops(self.lib, add, relu)
             try:
                 prim = create(self.lib, "convolution inference", create_fwd, _lib.FWD_INFER, alg, self.src.handle,
                               self.any_weights.handle, self.bias.handle if bias else None, self.dst.handle,
@@ -174,15 +175,21 @@ class _ConvPlan:
         return reorder(self.lib, self.user_weights, wmd), wmd
 
 
-def _post_ops_relu(lib):
-    """A primitive attribute with one post-op, ReLU (the caller destroys it after creating the primitive)."""
+def _post_ops(lib, add: bool, relu: bool):
+    """A primitive attribute with the post-ops ``dst += previous dst`` (add) then ReLU, or None for neither (the
+    caller destroys it after creating the primitive)."""
+    if not (add or relu):
+        return None
     import ctypes
 
     attr, ops = _lib.vp(), _lib.vp()
     lib.primitive_attr_create(ctypes.byref(attr))
     lib.post_ops_create(ctypes.byref(ops))
     try:
-        lib.post_ops_append_eltwise(ops, _lib.ELTWISE_RELU, 0.0, 0.0)
+        if add:
+            lib.post_ops_append_sum(ops, 1.0, 0, 0)  # data type undef: the destination's
+        if relu:
+            lib.post_ops_append_eltwise(ops, _lib.ELTWISE_RELU, 0.0, 0.0)
         lib.primitive_attr_set_post_ops(attr, ops)
     finally:
         lib.post_ops_destroy(ops)
@@ -290,6 +297,12 @@ def _has_empty_windows(h, w, kernel_size, stride, padding, dilation, ceil_mode) 
     """Whether some max-pool window lies wholly in the padding (PyTorch gives -inf there; those run on the
     reference kernels). Cached: computing it costs more than a small pooling."""
     return _pool.max_pool2d_empty_windows(h, w, kernel_size, stride, padding, dilation, ceil_mode) is not None
+
+
+def plan_shape(plan) -> tuple:
+    """(C, H, W) of a convolution plan's output."""
+    n, h, w, c = plan.y_nhwc
+    return (c, h, w)
 
 
 def _conv_out(size, k, s, p0, p1, d):
@@ -508,21 +521,24 @@ class OneDNNKernels(KernelSet):
                                                          need_input, need_weight, need_bias, x_shape, w_shape)
         return out
 
-    def conv2d_inference(self, x, w, b, stride, padding, dilation, groups, batch_norm=None, relu=False):
-        """y = relu?(conv2d(x, w) + b) for inference, with an optional batch norm (inference statistics) folded
-        into the weights: ``batch_norm`` = (weight, bias, running_mean, running_var, eps), arrays or None. One
-        primitive, no intermediate array. Returns None when oneDNN cannot run it (the caller computes it unfused).
+    def conv2d_inference(self, x, w, b, stride, padding, dilation, groups, batch_norm=None, relu=False, add=None):
+        """y = relu?(conv2d(x, w) + b [+ add]) for inference, with an optional batch norm (inference statistics)
+        folded into the weights: ``batch_norm`` = (weight, bias, running_mean, running_var, eps), arrays or None;
+        ``add`` an array of the output's shape (a residual). One primitive, no intermediate array. Returns None
+        when oneDNN cannot run it (the caller computes it unfused).
         The folded weights are derived once per parameter update (see :mod:`._weights`)."""
         if x.dtype != F32 or w.dtype != F32:
             return None
         plan = self._conv_plan(False, x.shape, w.shape, stride, padding, dilation, groups)
         has_bias = b is not None or batch_norm is not None
-        step = None if plan is None else self._step(plan, plan.inference, has_bias, relu)
+        if plan is None or (add is not None and add.shape != (x.shape[0],) + plan_shape(plan)):
+            return None
+        step = self._step(plan, plan.inference, has_bias, relu, add is not None)
         if step is None:
             return None
         run, conversion = step
         if batch_norm is None:
-            wt = self._weights_in(w, conversion, ("inference", relu))
+            wt = self._weights_in(w, conversion, ("inference", relu, add is not None))
             bias = None if b is None else contiguous(b.reshape(-1))
         else:
             gamma, beta, mean, var, eps = batch_norm
@@ -544,9 +560,11 @@ class OneDNNKernels(KernelSet):
                     folded = out
                 return folded, np.ascontiguousarray(shift, dtype=F32)
 
-            wt, bias = self.weights.get(sources, ("fold", float(eps), relu), fold)
+            wt, bias = self.weights.get(sources, ("fold", float(eps), relu, add is not None), fold)
         xh = nhwc(x)
         y = np.empty(plan.y_nhwc, F32)
+        if add is not None:
+            np.copyto(y, add.transpose(0, 2, 3, 1), casting="same_kind")
         if bias is None:
             run(pointer(xh), pointer(wt), pointer(y))
         else:

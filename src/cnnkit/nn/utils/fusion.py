@@ -3,10 +3,11 @@
 In eval mode under ``no_grad``, on the oneDNN backend, ``nn.Conv2d`` does not run at once: it returns a
 :class:`PendingConv`, a Tensor that knows its shape and dtype and computes its data on first access. An
 ``nn.BatchNorm2d`` in eval mode (running statistics) applied to it returns a new pending result with the batch norm
-folded into the convolution's weights and bias; an ``nn.ReLU`` applied to one returns a pending result with ReLU as
-the primitive's post-op. Anything else that reads the data (the next layer, an addition, a hook, ``.numpy()``)
-runs the fused primitive once. So ``relu(bn(conv(x)))`` writes one array instead of three, and a folded weight is
-computed once per parameter update, not per call (see ``cnnkit.kernels.onednn._weights``).
+folded into the convolution's weights and bias; adding a same-shaped tensor to one (a residual) makes the addition a
+post-op; an ``nn.ReLU`` applied to one makes ReLU the primitive's last post-op. Anything else that reads the data
+(the next layer, a hook, ``.numpy()``) runs the fused primitive once. So ``relu(bn(conv(x)))`` writes one array
+instead of three, a ResNet block's ``relu(bn2(conv2(out)) + identity)`` one instead of four, and a folded weight
+is computed once per parameter update, not per call (see ``cnnkit.kernels.onednn._weights``).
 
 Nothing changes in training, with gradients enabled, on the reference backend, or for modules used through the
 functional API (``F.batch_norm(conv_output, ...)`` reads the data, which runs the convolution unfused). Results
@@ -45,13 +46,15 @@ class PendingConv(Tensor):
     @property
     def data(self):
         if not self._done:
-            kernels, x, w, b, config, bn, relu = self._recipe
-            y = kernels.conv2d_inference(x, w, b, *config, batch_norm=bn, relu=relu)
+            kernels, x, w, b, config, bn, relu, add = self._recipe
+            y = kernels.conv2d_inference(x, w, b, *config, batch_norm=bn, relu=relu, add=add)
             if y is None:  # oneDNN declined after all: the unfused ops
                 y = kernels.conv2d_forward(x, w, b, *config)
                 if bn is not None:
                     gamma, beta, mean, var, eps = bn
                     y, _ = kernels.batch_norm_forward(y, mean, var, gamma, beta, False, 0.0, eps)
+                if add is not None:
+                    y = y + add
                 if relu:
                     y = np.maximum(y, 0, out=np.empty_like(y))
             _data_slot.__set__(self, y)
@@ -81,20 +84,41 @@ class PendingConv(Tensor):
     def with_batch_norm(self, weight, bias, running_mean, running_var, eps) -> PendingConv | None:
         """This convolution with an inference batch norm folded in (None when that cannot be done)."""
         recipe = self._pending()
-        if recipe is None or recipe[5] is not None or recipe[6]:
+        if recipe is None or recipe[5] is not None or recipe[6] or recipe[7] is not None:
             return None
-        kernels, x, w, b, config, _, _ = recipe
+        kernels, x, w, b, config, _, _, _ = recipe
         arrays = [None if a is None else (a.data if isinstance(a, Tensor) else np.asarray(a))
                   for a in (weight, bias, running_mean, running_var)]
         if arrays[2] is None or arrays[3] is None or any(a is not None and a.size != self._shape[1] for a in arrays):
             return None
-        return PendingConv((kernels, x, w, b, config, (*arrays, float(eps)), False), self._shape)
+        return PendingConv((kernels, x, w, b, config, (*arrays, float(eps)), False, None), self._shape)
 
     def with_relu(self) -> PendingConv | None:
         recipe = self._pending()
         if recipe is None or recipe[6]:
             return None
-        return PendingConv(recipe[:6] + (True,), self._shape)
+        return PendingConv(recipe[:6] + (True, recipe[7]), self._shape)
+
+    def with_residual(self, other) -> PendingConv | None:
+        """This convolution plus ``other`` (a same-shaped float32 Tensor or array: a residual), as a post-op."""
+        recipe = self._pending()
+        if recipe is None or recipe[6] or recipe[7] is not None:
+            return None
+        if isinstance(other, Tensor):
+            if other.requires_grad:
+                return None
+            other = other.data  # (runs it, if it is pending itself)
+        if not isinstance(other, np.ndarray) or other.dtype != np.float32 or other.shape != self._shape:
+            return None
+        return PendingConv(recipe[:7] + (other,), self._shape)
+
+    def __add__(self, other):
+        fused = self.with_residual(other)
+        return Tensor.__add__(self, other) if fused is None else fused
+
+    def __radd__(self, other):
+        fused = self.with_residual(other)
+        return Tensor.__radd__(self, other) if fused is None else fused
 
 
 def lazy_conv2d(conv, input) -> PendingConv | None:
@@ -121,7 +145,7 @@ def lazy_conv2d(conv, input) -> PendingConv | None:
     if oh < 1 or ow < 1:
         return None
     b = None if conv.bias is None else conv.bias.data
-    return PendingConv((kernels, x, w, b, (stride, padding, dilation, groups), None, False),
+    return PendingConv((kernels, x, w, b, (stride, padding, dilation, groups), None, False, None),
                        (x.shape[0], w.shape[0], oh, ow))
 
 
