@@ -494,6 +494,9 @@ SECTIONS = ["gemm", "conv", "elementwise", "models", "memory", "cold"]
 def run(sections=None, repeat: int = 5, quick: bool = False, threads: int = 2, backend: str | None = None) -> dict:
     sections = sections or SECTIONS
     os.environ["CNNKIT_BENCH_THREADS"] = str(threads)
+    # PyTorch runs a fixed thread count; so does cnnkit here (no shrinking of oneDNN's pool to the free cores),
+    # unless the environment says otherwise: the ratios compare the libraries at the same --threads
+    os.environ.setdefault("CNNKIT_ADAPT_THREADS", "0")
     import cnnkit as ck
 
     ck.set_num_threads(threads)

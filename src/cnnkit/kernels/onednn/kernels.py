@@ -670,12 +670,9 @@ class OneDNNKernels(KernelSet):
             xh = x.transpose(0, 2, 3, 1)
             if xh.flags.c_contiguous:
                 layout, data, tag = "nhwc", xh, _lib.TAG_NHWC
-            elif x.flags.c_contiguous:
-                layout, data, tag = "nchw", x, _lib.TAG_NCHW
-            else:
+            elif not x.flags.c_contiguous:
                 layout, data, tag = "nhwc", np.ascontiguousarray(xh), _lib.TAG_NHWC
-        elif x.ndim == 2:
-            layout, data, tag = "nc", contiguous(x), _lib.TAG_AB
+        # NCHW memory (and 2-D input) would take oneDNN's generic ncsp_bnorm, slower than the reference kernels
         plan = None
         if layout is not None and (training or running_mean is not None):
             flags = (_lib.BN_SCALE if weight is not None else 0) | (_lib.BN_SHIFT if bias is not None else 0)
