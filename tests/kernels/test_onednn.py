@@ -191,7 +191,8 @@ def test_avg_pool2d_matches_reference_and_torch(cfg, count_include_pad):
 @pytest.mark.parametrize("layout", ["nchw", "channels_last", "2d"])
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("affine", [True, False])
-def test_batch_norm_matches_reference_and_torch(layout, training, affine):
+def test_batch_norm_matches_reference_and_torch(layout, training, affine, monkeypatch):
+    monkeypatch.setenv("CNNKIT_ONEDNN_BATCH_NORM", "1")  # on every CPU, whether or not it is the default here
     rng = _rng()
     shape = (6, 5) if layout == "2d" else (3, 5, 4, 7)
     x = rng.standard_normal(shape, dtype=np.float32) * 2 + 0.5
@@ -219,6 +220,13 @@ def test_batch_norm_matches_reference_and_torch(layout, training, affine):
         y.backward(torch.tensor(g))
         _close(outputs["onednn"], [y.detach().numpy()] + [t.grad.numpy() for t in ts], "batch_norm vs torch")
         np.testing.assert_allclose(stats["onednn"][1], rv.numpy(), rtol=1e-5)
+
+
+def test_batch_norm_runs_on_onednn_only_where_it_is_faster(monkeypatch):
+    isa = ONEDNN.describe()["isa"]
+    assert ONEDNN.supports("batch_norm", np.dtype(np.float32), training=True) == isa.startswith(("avx512", "avx10"))
+    monkeypatch.setenv("CNNKIT_ONEDNN_BATCH_NORM", "1")
+    assert ONEDNN.supports("batch_norm", np.dtype(np.float32), training=True)
 
 
 def test_float64_runs_on_the_reference():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import os
 import threading
 
 import numpy as np
@@ -374,7 +375,21 @@ class OneDNNKernels(KernelSet):
             return False  # PyTorch's flat indices are not what oneDNN's workspace holds
         if op == "avg_pool2d" and attrs.get("divisor_override") is not None:
             return False
+        if op == "batch_norm":
+            return self.fast_batch_norm()
         return True
+
+    def fast_batch_norm(self) -> bool:
+        """Whether oneDNN's batch norm beats the reference kernels on this CPU. Its AVX-512 kernels do (2.5x on
+        a Zen 4 host: 6.2 ms forward+backward on (128, 64, 32, 32) against 15.6); with AVX2 only, oneDNN 3.2's
+        channels-last kernel took 27 ms for the forward pass where the reference's compiled row kernels take 7 ms
+        (one thread each), so batch norm stays on the reference there. ``CNNKIT_ONEDNN_BATCH_NORM=1``/``0``
+        overrides."""
+        override = os.environ.get("CNNKIT_ONEDNN_BATCH_NORM")
+        if override in ("0", "1"):
+            return override == "1"
+        lib = _lib.get()
+        return lib is not None and lib.isa.startswith(("avx512", "avx10"))
 
     def _plan(self, key, make):
         plan = self._plans.get(key)
