@@ -46,7 +46,7 @@ from .functional.shape import (
     unsqueeze,
     where,
 )
-from .kernels.backend import available_backends, get_backend, set_backend
+from .kernels.backend import available_backends, get_backend, get_num_threads, set_backend, set_num_threads
 from .random import get_rng_state, manual_seed, set_rng_state
 
 __version__ = "0.1.0"

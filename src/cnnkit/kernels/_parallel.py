@@ -44,11 +44,11 @@ class _Blas:
                 lib = ctypes.CDLL(path)
             except OSError:
                 continue
-            if hasattr(lib, "openblas_set_num_threads_local"):
+            found_local = hasattr(lib, "openblas_set_num_threads_local")
+            if found_local:
                 fn = lib.openblas_set_num_threads_local
                 fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
                 self.set_local = fn
-                return
             for prefix in ("scipy_openblas", "openblas"):
                 for suffix in ("64_", ""):
                     setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
@@ -57,6 +57,8 @@ class _Blas:
                         setter.argtypes, getter.restype = [ctypes.c_int], ctypes.c_int
                         self.set_global, self.get_global = setter, getter
                         return
+            if found_local:
+                return
 
     @staticmethod
     def _libraries() -> list[str]:
@@ -167,12 +169,14 @@ def get_num_threads() -> int:
     return _num_threads if _get_blas().controllable else 1
 
 
-def set_num_threads(n: int) -> None:
-    """Use ``n`` threads (>= 1) for the parallel kernels."""
+def set_num_threads(n: int, blas: bool = False) -> None:
+    """Use ``n`` threads (>= 1) for the parallel kernels (and, with ``blas``, for BLAS calls made outside them)."""
     global _num_threads
     if int(n) < 1:
         raise InputError(f"set_num_threads: expected a positive number of threads, got {n}")
     _num_threads = int(n)
+    if blas and _get_blas().set_global is not None:
+        _get_blas().set_global(int(n))
 
 
 def _reset_after_fork() -> None:  # helper threads do not survive fork(); start new ones on demand

@@ -25,6 +25,7 @@ set returns channels-last views for convolutions); weights have PyTorch's shapes
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import threading
 
@@ -42,10 +43,19 @@ __all__ = [
     "set_backend",
     "kernels_for",
     "reference",
+    "parameters_version",
+    "parameters_changed",
+    "describe",
+    "describe_line",
+    "set_num_threads",
+    "get_num_threads",
 ]
 
 ENV_VARIABLE = "CNNKIT_BACKEND"
 REFERENCE = "numpy"
+PREFERRED = ("onednn",)  # tried in order for the default; the reference when none can run here
+
+logger = logging.getLogger("cnnkit")
 
 OPS = ("conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "batch_norm", "relu")
 
@@ -134,10 +144,28 @@ class KernelSet:
         return f"<KernelSet {self.name!r}>"
 
 
+# ---------------------------------------------------------------------------------------------- parameter updates
+_parameters_version = 0
+
+
+def parameters_version() -> int:
+    """A counter that grows whenever parameters are updated in place by cnnkit (the optimizers' step). Backends
+    that keep derived copies of weights (a blocked layout, a folded batch norm) rebuild a copy made at an older
+    count; they never rely on it alone (see ``cnnkit.kernels.onednn._weights``)."""
+    return _parameters_version
+
+
+def parameters_changed() -> None:
+    """Tell the backends that parameters were just updated in place (the optimizers call it after each step)."""
+    global _parameters_version
+    _parameters_version += 1
+
+
 # ---------------------------------------------------------------------------------------------- the registry
 # name -> a KernelSet, or "module:attribute" naming a class (or factory) imported on first use, so that an optional
 # backend costs nothing until it is asked for.
-_registry: dict[str, KernelSet | str] = {REFERENCE: "cnnkit.kernels.reference:ReferenceKernels"}
+_registry: dict[str, KernelSet | str] = {REFERENCE: "cnnkit.kernels.reference:ReferenceKernels",
+                                         "onednn": "cnnkit.kernels.onednn:OneDNNKernels"}
 _lock = threading.Lock()
 _current: str | None = None  # None: not chosen yet (the environment variable or the default decides)
 
@@ -173,23 +201,61 @@ def reference() -> KernelSet:
 def available_backends() -> list[str]:
     """Names of the registered backends that can run here, the reference first."""
     names = [REFERENCE] + sorted(n for n in _registry if n != REFERENCE)
-    return [n for n in names if _load(n).available()]
+    return [n for n in names if _usable(n)[0]]
+
+
+def _usable(name: str) -> tuple[bool, str]:
+    """Whether backend ``name`` can run here, and if not, why."""
+    try:
+        kernels = _load(name)
+        if kernels.available():
+            return True, ""
+        describe_fn = getattr(kernels, "describe", None)
+        reason = describe_fn().get("error") if describe_fn else None
+        return False, reason or "not available on this machine"
+    except InputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - an optional backend that fails to import is just unavailable
+        return False, f"{type(err).__name__}: {err}"
+
+
+_fallback_logged = False
+
+
+def _fall_back(name: str, reason: str) -> str:
+    global _fallback_logged
+    if not _fallback_logged:
+        _fallback_logged = True
+        logger.warning("cnnkit: the %s backend is unavailable (%s); using the reference kernels (%s)", name, reason,
+                       REFERENCE)
+    return REFERENCE
 
 
 def _default() -> str:
-    return os.environ.get(ENV_VARIABLE) or REFERENCE
+    """The starting backend: ``CNNKIT_BACKEND`` if set, else the first of :data:`PREFERRED` that runs here, else
+    the reference. A backend that cannot run here is replaced by the reference with one logged warning (an
+    unknown name is an error)."""
+    requested = os.environ.get(ENV_VARIABLE)
+    for name in ([requested] if requested else PREFERRED):
+        ok, reason = _usable(name)
+        if ok:
+            return name
+        if requested or name == PREFERRED[-1]:
+            return _fall_back(name, reason)
+    return REFERENCE
 
 
 def get_backend() -> str:
     """The name of the backend in use now."""
     global _current
     if _current is None:
-        name = _default()
-        if not _load(name).available():
-            raise InputError(f"backend: {ENV_VARIABLE}={name!r} names a backend that cannot run on this machine; "
-                             f"available: {', '.join(available_backends())}")
-        _current = name
+        with _choose_lock:
+            if _current is None:
+                _current = _default()
     return _current
+
+
+_choose_lock = threading.Lock()
 
 
 class set_backend:  # noqa: N801 - used like a function, and as a context manager
@@ -227,3 +293,56 @@ def kernels_for(op: str, dtype, **attrs) -> KernelSet:
     if kernels.name != REFERENCE and not kernels.supports(op, np.dtype(dtype), **attrs):
         return reference()
     return kernels
+
+
+# ---------------------------------------------------------------------------------------------- threads and runtime
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads everywhere: cnnkit's worker threads (the reference kernels), BLAS outside them, and the
+    OpenMP pool of the oneDNN backend (applied when it loads, if it has not yet)."""
+    from . import _parallel
+
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise InputTypeError(f"set_num_threads: expected an int, got {n!r}")
+    _parallel.set_num_threads(int(n), blas=True)
+    for entry in list(_registry.values()):
+        if isinstance(entry, KernelSet) and hasattr(entry, "set_threads"):
+            entry.set_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """The thread count that :func:`set_num_threads` set (or the default: the CPUs this process may use, at most
+    8, or ``CNNKIT_NUM_THREADS``)."""
+    from . import _parallel
+
+    return _parallel._num_threads
+
+
+def describe() -> dict:
+    """The runtime in use: the current backend, the available ones, the thread count, and for the oneDNN backend
+    its version, CPU ISA, OpenMP runtime and library (or why it cannot load)."""
+    name = get_backend()
+    info = {"backend": name, "available": available_backends(), "threads": get_num_threads()}
+    for other in PREFERRED:
+        try:
+            kernels = _load(other)
+        except Exception as err:  # noqa: BLE001
+            info[other] = {"available": False, "error": f"{type(err).__name__}: {err}"}
+            continue
+        describe_fn = getattr(kernels, "describe", None)
+        if describe_fn is not None:
+            info[other] = describe_fn()
+    return info
+
+
+def describe_line() -> str:
+    """:func:`describe` in one line, e.g. ``backend onednn (oneDNN 3.2.0, avx2, OpenMP libgomp, 2 threads)``."""
+    info = describe()
+    line = f"backend {info['backend']}"
+    one = info.get("onednn") or {}
+    if one.get("available"):
+        detail = (f"oneDNN {one['version']}, {one['isa']}, {one['cpu_runtime']} {one['openmp']}, "
+                  f"{one['threads']} threads")
+        line += f" ({detail})" if info["backend"] == "onednn" else f"; onednn available ({detail})"
+    else:
+        line += f" ({info['threads']} threads); onednn unavailable: {one.get('error') or 'not loaded'}"
+    return line

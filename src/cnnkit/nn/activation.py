@@ -8,6 +8,7 @@ import warnings
 from .. import functional as F
 from ..errors import InputError
 from .module import Module
+from .utils import fusion as _fusion
 
 __all__ = ["ReLU", "ReLU6", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "GELU", "Softmax", "LogSoftmax"]
 
@@ -26,6 +27,10 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
+        if isinstance(input, _fusion.PendingConv):  # a post-op of the pending convolution
+            fused = input.with_relu()
+            if fused is not None:
+                return fused
         return F.relu(input)
 
     def extra_repr(self) -> str:

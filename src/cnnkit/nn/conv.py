@@ -13,6 +13,7 @@ from ._utils import factory_dtype, positive_int
 from .geometry import LayerCall, LayerGeometry, ParamCount, TransposedWindow, Window
 from .module import Module
 from .parameter import Parameter
+from .utils import fusion as _fusion
 
 __all__ = ["Conv2d", "ConvTranspose2d"]
 
@@ -111,6 +112,10 @@ class Conv2d(_ConvNd):
                          padding_mode, device, dtype)
 
     def forward(self, input):
+        if not self.training:  # eval under no_grad on oneDNN: a pending result that the next layers can fuse into
+            pending = _fusion.lazy_conv2d(self, input)
+            if pending is not None:
+                return pending
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def _pads(self) -> tuple[tuple[int, int], tuple[int, int]]:

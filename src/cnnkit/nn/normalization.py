@@ -11,6 +11,7 @@ from ._utils import factory_dtype, positive_int
 from .geometry import LayerCall, LayerGeometry, ParamCount
 from .module import Module
 from .parameter import Parameter
+from .utils import fusion as _fusion
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LocalResponseNorm"]
 
@@ -86,6 +87,10 @@ class _BatchNorm(Module):
             if self.momentum is None:
                 factor = 1.0 / float(self.num_batches_tracked.data)
         use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        if not use_batch_stats and isinstance(input, _fusion.PendingConv):  # fold into the pending convolution
+            fused = input.with_batch_norm(self.weight, self.bias, self.running_mean, self.running_var, self.eps)
+            if fused is not None:
+                return fused
         track = not self.training or self.track_running_stats
         return F.batch_norm(input, self.running_mean if track else None, self.running_var if track else None,
                             self.weight, self.bias, use_batch_stats, factor, self.eps)

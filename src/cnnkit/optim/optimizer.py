@@ -21,6 +21,7 @@ import numpy as np
 
 from ..autograd import Tensor, enable_grad, no_grad
 from ..errors import InputError, InputTypeError
+from ..kernels.backend import parameters_changed
 
 
 def _is_number(value) -> bool:
@@ -195,6 +196,7 @@ class Optimizer:
                     if state is None:
                         state = self.state[p] = {}
                     self._update(w, g, state, group)
+        parameters_changed()  # backends rebuild the weight copies they keep (blocked layouts, folds)
         return loss
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict, group: dict) -> None:  # pragma: no cover
