@@ -23,23 +23,19 @@ _erf_ufunc = None
 
 
 def _build_erf():
-    """A vectorised erf: a Numba ufunc over the C library's erf, or a (slow) Python-level fallback."""
+    """A vectorised erf: a Numba ufunc over the C library's erf (cached where a writable cache folder exists)."""
+    from ..kernels._numba import setup
+
+    numba = setup()  # Numba with a writable cache folder
+
+    def erf(v):
+        return math.erf(v)
+
+    signatures = ["float32(float32)", "float64(float64)"]
     try:
-        from ..kernels._numba import setup
-
-        numba = setup()  # Numba with a writable cache folder
-
-        def erf(v):
-            return math.erf(v)
-
-        signatures = ["float32(float32)", "float64(float64)"]
-        try:
-            return numba.vectorize(signatures, cache=True)(erf)
-        except Exception:  # no writable cache location: compile without caching
-            return numba.vectorize(signatures)(erf)
-    except Exception:  # pragma: no cover - Numba missing or unusable
-        scalar = np.frompyfunc(math.erf, 1, 1)
-        return lambda v: scalar(v).astype(v.dtype)
+        return numba.vectorize(signatures, cache=True)(erf)
+    except Exception:  # no writable cache location: compile without caching
+        return numba.vectorize(signatures)(erf)
 
 
 def erf(x: np.ndarray) -> np.ndarray:
