@@ -45,14 +45,16 @@ class RunResult:
 @dataclass
 class LoadedRun:
     """A checkpoint rebuilt: the model (weights loaded, eval mode), its task, run configuration, data description
-    and the checkpoint's epoch."""
+    and the checkpoint's epoch; ``runtime`` says what runs the model (an ``.onnx`` file may run in onnxruntime, and
+    one from elsewhere has no configuration: ``config`` None)."""
 
     model: object
     task: object
-    config: RunConfig
+    config: RunConfig | None
     info: object
     epoch: int
     path: Path
+    runtime: str = "cnnkit"
 
 
 # ---------------------------------------------------------------------------------------------------- saved state
@@ -273,10 +275,14 @@ def train_run(config: RunConfig, out=None, callbacks=(), resume: bool = False) -
 
 
 # ---------------------------------------------------------------------------------------------------- checkpoints
-def load_run(checkpoint) -> LoadedRun:
+def load_run(checkpoint, runtime: str = "auto") -> LoadedRun:
     """Rebuild the model of a checkpoint (weights loaded, eval mode) with its task, configuration and data
-    description."""
+    description. An ``.onnx`` file runs through ``runtime`` (see :func:`cnnkit.interchange.load_onnx_run`)."""
     path = Path(checkpoint)
+    if path.suffix.lower() == ".onnx":
+        from .interchange import load_onnx_run
+
+        return load_onnx_run(path, runtime)
     state = load_checkpoint(path)
     config, info = read_run_state(state, path)
     config = config.resolved()
@@ -289,20 +295,29 @@ def load_run(checkpoint) -> LoadedRun:
     return LoadedRun(model, task, config, info, int(state.get("epoch", 0)), path)
 
 
-def evaluate_run(checkpoint, data_dir=None) -> dict:
-    """The test report of a checkpoint on its run's test set (``data_dir`` overrides where the data lives)."""
+def evaluate_run(checkpoint, data_dir=None, dataset: str | None = None, runtime: str = "auto") -> dict:
+    """The test report of a checkpoint on its run's test set (``data_dir`` overrides where the data lives). An
+    ``.onnx`` model runs through ``runtime``; one without cnnkit's run metadata needs ``dataset``."""
     from .data.registry import load_dataset
-    from .optim.factory import make_optimizer
     from .training import Trainer
 
-    loaded = load_run(checkpoint)
-    config = replace(loaded.config, data_dir=data_dir) if data_dir else loaded.config
+    loaded = load_run(checkpoint, runtime)
+    config = loaded.config
+    if config is None:
+        if dataset is None:
+            raise InputError(f"{loaded.path} carries no cnnkit run settings; name the dataset to evaluate it on",
+                             field="dataset")
+        config = RunConfig(dataset=dataset, task=loaded.task.name)
+    elif dataset is not None and dataset != config.dataset:
+        config = replace(config, dataset=dataset)
+    if data_dir:
+        config = replace(config, data_dir=data_dir)
     bundle = load_dataset(config.dataset, config.task, config.data_dir, image_size=config.image_size)
+    info = loaded.info if loaded.config is not None else bundle.info
     _, _, test = _loaders(replace(config, val_fraction=0.0, augment=False), bundle, loaded.task)
-    optimizer = make_optimizer(config.optimizer, loaded.model.parameters(), lr=config.lr)
-    trainer = Trainer(loaded.model, optimizer, task=loaded.task, info=loaded.info)
-    report, _ = _test_report(trainer, test, loaded.task, loaded.info)
-    return {"checkpoint": str(loaded.path), "epoch": loaded.epoch, **report}
+    trainer = Trainer(loaded.model, None, task=loaded.task, info=info)  # evaluation only: no optimizer
+    report, _ = _test_report(trainer, test, loaded.task, info)
+    return {"checkpoint": str(loaded.path), "epoch": loaded.epoch, "runtime": loaded.runtime, **report}
 
 
 def predict_images(loaded: LoadedRun, paths, resize: bool = False, top_k: int = 3) -> list[dict]:
