@@ -63,6 +63,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help=f"share of the training set held out (default {d.val_fraction})")
     p.add_argument("--seed", type=int, default=None, help=f"(default {d.seed})")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default 0: off)")
+    p.add_argument("--sync-bn", action="store_true", default=None,
+                   help="under mpiexec: batch-norm statistics over the global batch (default: per process)")
     p.add_argument("--out", default=None, help="run folder (default runs/<dataset>-<model>, numbered if taken)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out (default: the most recent run) from its last checkpoint, with its "
@@ -97,16 +99,24 @@ def train_command(args) -> int:
     changes = _config_changes(args)
     if args.resume:
         run = Run.resume(args.out or _latest_run(), changes, callbacks=callbacks)
-        print(f"Resuming {run.folder} after epoch {run.epoch}", file=sys.stderr)
+        if run.is_writer:
+            print(f"Resuming {run.folder} after epoch {run.epoch}", file=sys.stderr)
     else:
         run = Run.start(RunConfig(**changes), args.out, callbacks=callbacks)
-    print(run.describe(), file=sys.stderr)
+    if run.is_writer:
+        print(run.describe(), file=sys.stderr)
     try:
         result = run.train()
     except TrainingInterrupted as err:
         where = f"; resume with: cnnkit train --out {run.folder} --resume" if err.checkpoint else ""
         print(f"cnnkit: interrupted in epoch {err.epoch}; state saved at {err.checkpoint}{where}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as err:
+        if run.parallel.world_size == 1:
+            raise
+        _stop_every_process(run.parallel, err)
+    if not run.is_writer:
+        return 0
     report = result.report
     if args.json:
         print(json.dumps({k: v for k, v in report.items() if k != "confusion_matrix"}))
@@ -115,6 +125,23 @@ def train_command(args) -> int:
         print(f"Fit: {report['fit']['message']}")
         print(f"Run folder: {result.folder} ({', '.join(result.files)})")
     return 0
+
+
+def _stop_every_process(parallel, err: Exception) -> None:
+    """A process of a data-parallel run failed while the others may be waiting for it: say which and why in one line
+    (a traceback for a bug), then end every process of the run."""
+    from .distributed import PeerLostError
+
+    rank = f"rank {parallel.rank} of {parallel.world_size}"
+    if isinstance(err, (InputError, OSError, PeerLostError)):
+        message = one_line(err)
+        print(f"cnnkit: error: {message if message.startswith('rank ') else f'{rank}: {message}'}", file=sys.stderr)
+        code = EXIT_BAD_INPUT if not isinstance(err, PeerLostError) else EXIT_BUG
+    else:
+        traceback.print_exc()
+        print(f"{BUG_NOTICE} ({rank})", file=sys.stderr)
+        code = EXIT_BUG
+    parallel.group.abort(code)
 
 
 def _format_scores(report: dict) -> str:
@@ -304,7 +331,8 @@ def run_reporting_errors(func, *args, flags: dict | None = None) -> int:
             raise
         field = getattr(err, "field", None)
         hint = f" ({flags[field]})" if flags and field in flags else ""
-        print(f"cnnkit: error: {one_line(err)}{hint}", file=sys.stderr)
+        if not getattr(err, "quiet", False):  # quiet: another process of the run reported it
+            print(f"cnnkit: error: {one_line(err)}{hint}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception:
         if os.environ.get("CNNKIT_DEBUG"):
