@@ -19,7 +19,8 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["World", "MPIWorld", "world", "launched_size", "PeerLostError", "DEFAULT_TIMEOUT"]
+__all__ = ["World", "MPIWorld", "world", "launched_size", "local_size", "share_cores", "PeerLostError",
+           "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = 60.0
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS")
@@ -180,6 +181,32 @@ class MPIWorld(World):
         self.comm.Abort(code)
 
 
+def local_size() -> int:
+    """How many processes of the launch share this machine (the launcher's count, else 1)."""
+    for name in ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 1
+
+
+def share_cores() -> int | None:
+    """Give this process its share of the machine's cores for cnnkit's kernel threads (cores / processes on this
+    machine), unless ``CNNKIT_NUM_THREADS`` says otherwise: several processes each running as many threads as
+    there are cores only fight over them. Returns the thread count set (None when left alone)."""
+    if os.environ.get("CNNKIT_NUM_THREADS") or local_size() <= 1:
+        return None
+    from ..kernels import _parallel
+
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    threads = max(1, cpus // local_size())
+    _parallel.set_num_threads(threads)
+    return threads
+
+
 _WORLD: World | None = None
 
 
@@ -189,6 +216,8 @@ def world(timeout: float | None = None) -> World:
     global _WORLD
     if _WORLD is None:
         _WORLD = MPIWorld(timeout=timeout) if launched_size() > 1 else World(timeout=timeout)
+        if _WORLD.size > 1:
+            share_cores()
     elif timeout is not None:
         _WORLD.timeout = float(timeout)
     return _WORLD

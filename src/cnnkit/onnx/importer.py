@@ -6,7 +6,8 @@ weights are copied from the initializers and are trainable Parameters. Each laye
 weight's name gives (``layer1.0.conv1.weight`` -> ``layer1.0.conv1``), so a graph cnnkit exported comes back with
 its own state-dict keys; otherwise the path comes from the node name. The other ops run as cnnkit functions.
 Shape arithmetic (Shape, Gather, Concat of int64 values, ...) is evaluated with NumPy at run time, so the batch
-size stays free. Other float initializers (e.g. a normalisation constant) become buffers, not Parameters.
+size stays free. Other float initializers with more than one value (e.g. a normalisation mean) become buffers, not
+Parameters; scalars and integer initializers are plain constants.
 """
 
 from __future__ import annotations
@@ -134,6 +135,10 @@ def _is_tensor(v) -> bool:
 def _np(v) -> np.ndarray:
     """A static (NumPy) value; a Tensor's data where a shape or index is expected."""
     return v.data if isinstance(v, Tensor) else np.asarray(v)
+
+
+def _scalar(v) -> float:
+    return float(np.asarray(_np(v)).reshape(-1)[0])
 
 
 def _ints(v) -> list[int]:
@@ -294,7 +299,7 @@ class _Reader:
         # initializers read as values (not folded into a layer) are constants of the graph
         for name in sorted(self.consumed_as_values()):
             array = self.inits[name]
-            if array.dtype.kind == "f":
+            if array.dtype.kind == "f" and array.size > 1:  # a tensor of values (e.g. a normalisation mean)
                 self.add_buffer(name, array)
             else:
                 m.constants[name] = np.array(array, copy=True)
@@ -581,8 +586,8 @@ def _clip(r, node, a):
     lo_attr, hi_attr = a.get("min"), a.get("max")
 
     def run(x, lo=None, hi=None):
-        lo = float(_np(lo)) if lo is not None else lo_attr
-        hi = float(_np(hi)) if hi is not None else hi_attr
+        lo = _scalar(lo) if lo is not None else lo_attr
+        hi = _scalar(hi) if hi is not None else hi_attr
         if lo is None and hi is None:
             return x
         return F.clip(x, lo, hi)
@@ -628,7 +633,7 @@ def _dropout(r, node, a):
     module = r.module
 
     def run(x, ratio=None, training_mode=None):
-        p = float(_np(ratio)) if ratio is not None else ratio_attr
+        p = _scalar(ratio) if ratio is not None else ratio_attr
         return F.dropout(x, p, training=module.training)
 
     return run
@@ -834,7 +839,7 @@ def _pad(r, node, a):
             torch_pad += list(widths[axis])
         while len(torch_pad) > 2 and torch_pad[-2:] == [0, 0]:
             torch_pad = torch_pad[:-2]
-        fill = float(_np(value)) if value is not None and np.size(_np(value)) else float(a.get("value", 0.0))
+        fill = _scalar(value) if value is not None and np.size(_np(value)) else float(a.get("value", 0.0))
         kw = {"value": fill} if mode == "constant" else {}
         return F.pad(x, tuple(torch_pad), mode=_PAD_MODES[mode], **kw)
 

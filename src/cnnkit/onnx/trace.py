@@ -269,6 +269,8 @@ def trace(model, example_inputs) -> Graph:
     for i, t in enumerate(out_tensors):
         if id(t) in values:
             outputs.append(values[id(t)])
+        elif id(t.data) in extra_values:  # e.g. max-pool indices returned by the model
+            outputs.append(extra_values[id(t.data)])
         else:
             raise InputError(f"onnx export: model output {i} does not depend on the input (it is a constant or was "
                              f"computed without recording, e.g. under no_grad or through .data/.numpy())")
