@@ -36,8 +36,8 @@ class ShardedLoader(DataLoader):
             raise InputError(f"ShardedLoader: rank must be in [0, {size}), got {rank}")
         n = self._num_items()
         if size > n:
-            raise InputError(f"{size} processes but only {n} samples: every process needs at least one sample "
-                             f"(use at most {n} processes)", field="batch_size")
+            raise InputError(f"{size} processes but only {n} training samples: every process needs at least one "
+                             f"sample (use at most {n} processes)")
         if size > self.batch_size:
             raise InputError(f"the batch size ({self.batch_size}) is the global batch, shared by {size} processes: it "
                              f"must be at least {size} so that each process gets a sample", field="batch_size")
