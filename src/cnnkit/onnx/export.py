@@ -53,8 +53,6 @@ class _Builder:
         self.graph, self.opset, self.dynamic = graph, opset, dynamic_batch
         self.nodes: list[tuple] = []  # (op_type, inputs, outputs, attrs, traced node)
         self.initializers: dict[str, np.ndarray] = {}
-        self.names: dict[int, str] = {}
-        self._shape_cache: dict[str, str] = {}
         self._count = 0
         self.current: Node | None = None
 

@@ -177,7 +177,6 @@ class _Reader:
         self.module = OnnxGraphModule()
         self.module.opset = self.opset
         self.inits = {t.name: numpy_helper.to_array(t) for t in self.graph.initializer}
-        self.used_inits: set[str] = set()
         self.paths_taken: set[str] = set()
         self.known: set[str] = set(self.inits)
 
@@ -202,7 +201,6 @@ class _Reader:
     def init(self, node, i: int, what: str) -> np.ndarray:
         if i >= len(node.input) or node.input[i] not in self.inits:
             self.fail(node, f"its {what} must be a weight stored in the file (an initializer)")
-        self.used_inits.add(node.input[i])
         return self.inits[node.input[i]]
 
     def has_init(self, node, i: int) -> bool:
@@ -307,8 +305,18 @@ class _Reader:
         m.eval()
         return m
 
+    # inputs that configure an op rather than carry data (Resize's scales, Clip's bounds, ...): never state
+    _SETTINGS = {"Resize": {1, 2, 3}, "Upsample": {1}, "Clip": {1, 2}, "Pad": {1, 2, 3}, "Dropout": {1, 2}}
+
     def consumed_as_values(self) -> set[str]:
-        return {name for step in self.module.steps for name in step.inputs if name in self.inits}
+        data, settings = set(), set()
+        for step in self.module.steps:
+            for i, name in enumerate(step.inputs):
+                if name in self.inits:
+                    (settings if i in self._SETTINGS.get(step.op, ()) else data).add(name)
+        for name in settings - data:  # plain constants, whatever their type
+            self.module.constants[name] = np.array(self.inits[name], copy=True)
+        return data
 
 
 def _folded(fn, indices):
@@ -729,7 +737,8 @@ def _cast(r, node, a):
     return lambda x: x.astype(dtype) if _is_tensor(x) else np.asarray(x).astype(dtype)
 
 
-def _axes_of(a, axes_input, opset_moved: int, r: _Reader):
+def _axes_of(a, axes_input):
+    """Axes from the input (opset 13 on) or the attribute (before)."""
     if axes_input is not None:
         return _ints(axes_input)
     return a.get("axes")
@@ -738,7 +747,7 @@ def _axes_of(a, axes_input, opset_moved: int, r: _Reader):
 @_op("Unsqueeze")
 def _unsqueeze(r, node, a):
     def run(x, axes=None):
-        ax = _axes_of(a, axes, 13, r)
+        ax = _axes_of(a, axes)
         out_rank = len(x.shape) + len(ax)
         ax = sorted(i % out_rank for i in ax)
         if _is_tensor(x):
@@ -756,7 +765,7 @@ def _unsqueeze(r, node, a):
 @_op("Squeeze")
 def _squeeze(r, node, a):
     def run(x, axes=None):
-        ax = _axes_of(a, axes, 13, r)
+        ax = _axes_of(a, axes)
         if _is_tensor(x):
             return F.squeeze(x, None if ax is None else tuple(ax))
         return np.squeeze(_np(x), axis=None if ax is None else tuple(ax))
