@@ -1,4 +1,4 @@
-"""The ``cnnkit`` command: train | evaluate | predict | summary | bench | experiment.
+"""The ``cnnkit`` command: train | evaluate | predict | export | summary | bench | experiment.
 
 Bad input (a missing data folder, a corrupt file, a foreign checkpoint, an unreadable image ...) raises
 :class:`cnnkit.InputError` (or a file-system error) in the library; the command prints it as one line
@@ -63,6 +63,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help=f"share of the training set held out (default {d.val_fraction})")
     p.add_argument("--seed", type=int, default=None, help=f"(default {d.seed})")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default 0: off)")
+    p.add_argument("--sync-bn", action="store_true", default=None,
+                   help="under mpiexec: batch-norm statistics over the global batch (default: per process)")
     p.add_argument("--out", default=None, help="run folder (default runs/<dataset>-<model>, numbered if taken)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out (default: the most recent run) from its last checkpoint, with its "
@@ -97,16 +99,24 @@ def train_command(args) -> int:
     changes = _config_changes(args)
     if args.resume:
         run = Run.resume(args.out or _latest_run(), changes, callbacks=callbacks)
-        print(f"Resuming {run.folder} after epoch {run.epoch}", file=sys.stderr)
+        if run.is_writer:
+            print(f"Resuming {run.folder} after epoch {run.epoch}", file=sys.stderr)
     else:
         run = Run.start(RunConfig(**changes), args.out, callbacks=callbacks)
-    print(run.describe(), file=sys.stderr)
+    if run.is_writer:
+        print(run.describe(), file=sys.stderr)
     try:
         result = run.train()
     except TrainingInterrupted as err:
         where = f"; resume with: cnnkit train --out {run.folder} --resume" if err.checkpoint else ""
         print(f"cnnkit: interrupted in epoch {err.epoch}; state saved at {err.checkpoint}{where}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as err:
+        if run.parallel.world_size == 1:
+            raise
+        _stop_every_process(run.parallel, err)
+    if not run.is_writer:
+        return 0
     report = result.report
     if args.json:
         print(json.dumps({k: v for k, v in report.items() if k != "confusion_matrix"}))
@@ -115,6 +125,23 @@ def train_command(args) -> int:
         print(f"Fit: {report['fit']['message']}")
         print(f"Run folder: {result.folder} ({', '.join(result.files)})")
     return 0
+
+
+def _stop_every_process(parallel, err: Exception) -> None:
+    """A process of a data-parallel run failed while the others may be waiting for it: say which and why in one line
+    (a traceback for a bug), then end every process of the run."""
+    from .distributed import PeerLostError
+
+    rank = f"rank {parallel.rank} of {parallel.world_size}"
+    if isinstance(err, (InputError, OSError, PeerLostError)):
+        message = one_line(err)
+        print(f"cnnkit: error: {message if message.startswith('rank ') else f'{rank}: {message}'}", file=sys.stderr)
+        code = EXIT_BAD_INPUT if not isinstance(err, PeerLostError) else EXIT_BUG
+    else:
+        traceback.print_exc()
+        print(f"{BUG_NOTICE} ({rank})", file=sys.stderr)
+        code = EXIT_BUG
+    parallel.group.abort(code)
 
 
 def _format_scores(report: dict) -> str:
@@ -132,7 +159,8 @@ def _format_scores(report: dict) -> str:
 def evaluate_command(args) -> int:
     from .runs import evaluate_run
 
-    report = evaluate_run(args.checkpoint, data_dir=args.data_dir)
+    report = evaluate_run(args.checkpoint, data_dir=args.data_dir, dataset=args.dataset, runtime=args.runtime)
+    print(f"runtime: {report['runtime']}", file=sys.stderr)
     if args.json:
         print(json.dumps(report))
     else:
@@ -144,12 +172,42 @@ def evaluate_command(args) -> int:
 def predict_command(args) -> int:
     from .runs import load_run, predict_images
 
-    results = predict_images(load_run(args.checkpoint), args.images, resize=args.resize, top_k=args.top_k)
+    loaded = load_run(args.checkpoint, runtime=args.runtime)
+    results = predict_images(loaded, args.images, resize=args.resize, top_k=args.top_k)
+    print(f"runtime: {loaded.runtime}", file=sys.stderr)
     if args.json:
         print(json.dumps(results))
     else:
         for r in results:
             print(f"{r['image']}: " + ", ".join(f"{t['class']} ({t['probability']:.1%})" for t in r["top"]))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- export
+def export_command(args) -> int:
+    from .interchange import export_model
+
+    result = export_model(args.source, args.format, args.out, weights=args.weights, num_classes=args.num_classes,
+                          opset=args.opset, dynamic_batch=not args.static_batch, seed=args.seed,
+                          verify=not args.no_check)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    size = f"{result['bytes'] / 2**20:.1f} MiB"
+    if result["format"] == "onnx":
+        batch = "dynamic batch" if result["dynamic_batch"] else "static batch"
+        print(f"Exported {result['source']} to {result['out']}: ONNX opset {result['opset']}, {result['nodes']} nodes, "
+              f"{result['initializers']} initializers, {result['parameters']:,} parameters, {batch}, {size}")
+        check = result.get("check")
+        if isinstance(check, dict):
+            verdict = "matches" if check["ok"] else "DIFFERS FROM"
+            print(f"Check: {check['runtime']} {verdict} cnnkit on batches {check['batches']} "
+                  f"(max error {check['max_error']:.2e} relative to max(1, |output|))")
+        elif check:
+            print(f"Check: {check}")
+    else:
+        print(f"Exported {result['source']} to {result['out']}: safetensors, {result['tensors']} tensors, "
+              f"{result['parameters']:,} parameters, {size}")
     return 0
 
 
@@ -160,6 +218,12 @@ def _version() -> str:
     return f"cnnkit {ck.__version__} (kernels: {ck.get_backend()})"
 
 
+def _add_runtime_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runtime", default="auto", choices=["auto", "onnxruntime", "cnnkit"],
+                   help="what runs an .onnx model: onnxruntime, cnnkit's importer, or auto (onnxruntime when "
+                        "installed); checkpoints always run in cnnkit")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnkit", description="Convolutional neural networks on NumPy.")
     parser.add_argument("--version", action="version", version=_version())
@@ -168,19 +232,35 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_args(p)
     p.set_defaults(func=train_command)
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on its test set")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", help="a checkpoint, or an .onnx model (run by onnxruntime when installed)")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--dataset", default=None,
+                   help="dataset to evaluate on (needed for an .onnx model exported elsewhere)")
+    _add_runtime_arg(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=evaluate_command)
     p = sub.add_parser("predict", help="classify image files with a checkpoint (top-k)")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", help="a checkpoint, or an .onnx model (run by onnxruntime when installed)")
     p.add_argument("images", nargs="+")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--resize", action="store_true",
                    help="convert each image to the model's channels and resize it to its input size (otherwise an "
                         "image that differs is an error)")
+    _add_runtime_arg(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=predict_command)
+    p = sub.add_parser("export", help="write a checkpoint's or a zoo model's weights as ONNX or safetensors")
+    p.add_argument("source", help="a checkpoint file, or a zoo model name (random weights unless --weights)")
+    p.add_argument("--format", default="onnx", choices=["onnx", "safetensors"], help="(default onnx)")
+    p.add_argument("--out", required=True, help="the file to write")
+    p.add_argument("--weights", default=None, help="zoo model: load these weights (.pth, .safetensors, .npz)")
+    p.add_argument("--num-classes", type=int, default=None, help="zoo model: number of classes")
+    p.add_argument("--seed", type=int, default=0, help="zoo model: seed of the random weights (default 0)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--static-batch", action="store_true", help="ONNX: fix the batch size to 1")
+    p.add_argument("--no-check", action="store_true", help="ONNX: do not compare onnxruntime's output with cnnkit's")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=export_command)
     p = sub.add_parser("summary", help="per-layer shapes, parameters, MACs and receptive fields of a model",
                        add_help=False)
     p.set_defaults(func=None, passthrough="summary")
@@ -251,7 +331,8 @@ def run_reporting_errors(func, *args, flags: dict | None = None) -> int:
             raise
         field = getattr(err, "field", None)
         hint = f" ({flags[field]})" if flags and field in flags else ""
-        print(f"cnnkit: error: {one_line(err)}{hint}", file=sys.stderr)
+        if not getattr(err, "quiet", False):  # quiet: another process of the run reported it
+            print(f"cnnkit: error: {one_line(err)}{hint}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception:
         if os.environ.get("CNNKIT_DEBUG"):

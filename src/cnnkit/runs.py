@@ -45,14 +45,16 @@ class RunResult:
 @dataclass
 class LoadedRun:
     """A checkpoint rebuilt: the model (weights loaded, eval mode), its task, run configuration, data description
-    and the checkpoint's epoch."""
+    and the checkpoint's epoch; ``runtime`` says what runs the model (an ``.onnx`` file may run in onnxruntime, and
+    one from elsewhere has no configuration: ``config`` None)."""
 
     model: object
     task: object
-    config: RunConfig
+    config: RunConfig | None
     info: object
     epoch: int
     path: Path
+    runtime: str = "cnnkit"
 
 
 # ---------------------------------------------------------------------------------------------------- saved state
@@ -92,8 +94,10 @@ def read_run_state(state: dict, path) -> tuple[RunConfig, object]:
 
 
 # ---------------------------------------------------------------------------------------------------- building
-def _loaders(config: RunConfig, bundle, task):
-    """(train, validation, test) DataLoaders: a seeded validation split of the training set."""
+def _loaders(config: RunConfig, bundle, task, parallel=None):
+    """(train, validation, test) DataLoaders: a seeded validation split of the training set. Data-parallel
+    (``parallel`` on several processes): each process's training loader serves its slice of every global batch, and
+    its evaluation loaders a contiguous share of the samples (the metrics are merged afterwards)."""
     from .data import DataLoader, TransformDataset, train_val_split
 
     train_set, val_set = bundle.train, None
@@ -104,6 +108,19 @@ def _loaders(config: RunConfig, bundle, task):
             raise InputError(f"dataset {bundle.name!r} has no augmentation for {bundle.task}", field="augment")
         train_set = TransformDataset(train_set, bundle.augmentation())
     collate = task.collate_fn
+    if parallel is not None and parallel.world_size > 1:
+        from .data import Subset
+        from .distributed import ShardedLoader, shard_bounds
+
+        def share(dataset):
+            lo, hi = shard_bounds(len(dataset), parallel.rank, parallel.world_size)
+            return Subset(dataset, list(range(lo, hi)))
+
+        train = ShardedLoader(train_set, batch_size=config.batch_size, shuffle=True, collate_fn=collate,
+                              rank=parallel.rank, size=parallel.world_size)
+        val = DataLoader(share(val_set), batch_size=EVAL_BATCH, collate_fn=collate) if val_set is not None else None
+        test = DataLoader(share(bundle.test), batch_size=EVAL_BATCH, collate_fn=collate)
+        return train, val, test
     train = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, collate_fn=collate)
     val = DataLoader(val_set, batch_size=EVAL_BATCH, collate_fn=collate) if val_set is not None else None
     test = DataLoader(bundle.test, batch_size=EVAL_BATCH, collate_fn=collate)
@@ -144,6 +161,13 @@ class Run:
     folder. :meth:`start` a new one or :meth:`resume` one from its folder, then :meth:`train`."""
 
     def __init__(self, config: RunConfig, folder: Path, callbacks=(), checkpoint: Path | None = None):
+        from .distributed import agree
+
+        self.parallel = _parallel()
+        agree(lambda: self._build(config, folder, callbacks, checkpoint), self.parallel.group
+              if self.parallel.world_size > 1 else None)
+
+    def _build(self, config: RunConfig, folder: Path, callbacks, checkpoint) -> None:
         import cnnkit as ck
 
         from .data.registry import load_dataset
@@ -157,8 +181,12 @@ class Run:
         ck.manual_seed(c.seed)
         self.data = load_dataset(c.dataset, c.task, c.data_dir, download=c.download, image_size=c.image_size)
         self.info = self.data.info
-        self.train_loader, self.val_loader, self.test_loader = _loaders(c, self.data, self.task)
+        self.train_loader, self.val_loader, self.test_loader = _loaders(c, self.data, self.task, self.parallel)
         self.model = _model(c, self.info, self.task)
+        if c.sync_bn and self.parallel.world_size > 1:
+            from .distributed import convert_sync_batchnorm
+
+            convert_sync_batchnorm(self.model, self.parallel.group)
         self.optimizer = make_optimizer(c.optimizer, self.model.parameters(), lr=c.lr, momentum=c.momentum,
                                         weight_decay=c.weight_decay, l1=c.l1)
         scheduler, per_batch = make_schedule(c.schedule, self.optimizer, c.epochs, len(self.train_loader), c.warmup)
@@ -167,7 +195,7 @@ class Run:
             callbacks.append(EarlyStopping(patience=c.patience, restore_best_weights=False))
         self.trainer = Trainer(self.model, self.optimizer, task=self.task, info=self.info, scheduler=scheduler,
                                scheduler_per_batch=per_batch, callbacks=callbacks, checkpoint_dir=self.folder,
-                               run=run_state(c, self.info))
+                               run=run_state(c, self.info), parallel=self.parallel)
         if checkpoint is not None:
             self.trainer.load_checkpoint(checkpoint)
 
@@ -179,6 +207,9 @@ class Run:
         config = config.validate().resolved()
         if out is None:
             folder = free_folder(DEFAULT_RUNS / f"{config.dataset}-{config.model}")
+            parallel = _parallel()
+            if parallel.world_size > 1:  # every process uses the folder rank 0 picked
+                folder = Path(parallel.group.bcast(str(folder), 0, "choosing the run folder"))
         else:
             folder = Path(out)
             if folder.exists() and not folder.is_dir():
@@ -214,6 +245,12 @@ class Run:
 
     # ------------------------------------------------------------------ running
     @property
+    def is_writer(self) -> bool:
+        """Whether this process writes the run's files and output (always, except on ranks > 0 of a data-parallel
+        run)."""
+        return self.parallel.is_writer
+
+    @property
     def epoch(self) -> int:
         """Epochs completed so far (more than 0 for a resumed run)."""
         return self.trainer.epoch
@@ -221,17 +258,35 @@ class Run:
     def describe(self) -> str:
         """One line: what is trained on what, with how much data, into which folder."""
         c = self.config
-        n_val = len(self.val_loader.dataset) if self.val_loader else 0
         params = sum(p.numel() for p in self.model.parameters())
+        n_val = len(self.val_loader.dataset) if self.val_loader else 0
+        n_test = len(self.test_loader.dataset)
+        where = ""
+        p = self.parallel
+        if p.world_size > 1:
+            n_val, n_test = self.data_sizes()
+            where = (f" on {p.world_size} processes (data-parallel over {p.group.backend.upper()}, global batch "
+                     f"{c.batch_size}{', synchronised batch norm' if c.sync_bn else ''})")
+            if self.train_loader.dropped:
+                where += (f"; the last {self.train_loader.dropped} sample(s) of each epoch are left out (fewer than "
+                          f"the processes)")
         return (f"Training {c.model} ({c.task}) on {c.dataset}: {len(self.train_loader.dataset)} train / {n_val} val "
-                f"/ {len(self.test_loader.dataset)} test images, {params:,} parameters -> {self.folder}")
+                f"/ {n_test} test images, {params:,} parameters{where} -> {self.folder}")
+
+    def data_sizes(self) -> tuple[int, int]:
+        """(validation, test) sample counts over all processes."""
+        val = self.val_loader.dataset.dataset if self.val_loader else None
+        return (len(val) if val is not None else 0), len(self.test_loader.dataset.dataset)
 
     def train(self) -> RunResult:
         """Fit for the configured epochs (raises ``TrainingInterrupted`` on Ctrl-C, with the state saved), then
         evaluate the test set once and write the report and pictures."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.is_writer:
+            self.folder.mkdir(parents=True, exist_ok=True)
         history = self.trainer.fit(self.train_loader, self.val_loader, epochs=self.config.epochs)
         report, figures = _test_report(self.trainer, self.test_loader, self.task, self.info)
+        if not self.is_writer:  # the report is the same on every process; rank 0 writes it
+            return RunResult(self.folder, history, report, [])
         from .training.history import diagnose
 
         report.update(epochs=self.trainer.epoch, fit=diagnose(history, score=self.task.score),
@@ -240,6 +295,18 @@ class Run:
         files = ["last.ckpt", "best.ckpt", "history.json", "metrics.json"]
         files += _draw(self.folder, history, self.task, figures, title=f"{self.config.model} on {self.config.dataset}")
         return RunResult(self.folder, history, report, files)
+
+
+def _parallel():
+    """How this process trains: data-parallel when started by an MPI launcher with several processes."""
+    from .distributed import DataParallel, world
+
+    group = world()
+    if group.size == 1:
+        from .training.parallel import SingleProcess
+
+        return SingleProcess()
+    return DataParallel(group)
 
 
 def _test_report(trainer, loader, task, info) -> tuple[dict, list]:
@@ -273,10 +340,14 @@ def train_run(config: RunConfig, out=None, callbacks=(), resume: bool = False) -
 
 
 # ---------------------------------------------------------------------------------------------------- checkpoints
-def load_run(checkpoint) -> LoadedRun:
+def load_run(checkpoint, runtime: str = "auto") -> LoadedRun:
     """Rebuild the model of a checkpoint (weights loaded, eval mode) with its task, configuration and data
-    description."""
+    description. An ``.onnx`` file runs through ``runtime`` (see :func:`cnnkit.interchange.load_onnx_run`)."""
     path = Path(checkpoint)
+    if path.suffix.lower() == ".onnx":
+        from .interchange import load_onnx_run
+
+        return load_onnx_run(path, runtime)
     state = load_checkpoint(path)
     config, info = read_run_state(state, path)
     config = config.resolved()
@@ -289,20 +360,29 @@ def load_run(checkpoint) -> LoadedRun:
     return LoadedRun(model, task, config, info, int(state.get("epoch", 0)), path)
 
 
-def evaluate_run(checkpoint, data_dir=None) -> dict:
-    """The test report of a checkpoint on its run's test set (``data_dir`` overrides where the data lives)."""
+def evaluate_run(checkpoint, data_dir=None, dataset: str | None = None, runtime: str = "auto") -> dict:
+    """The test report of a checkpoint on its run's test set (``data_dir`` overrides where the data lives). An
+    ``.onnx`` model runs through ``runtime``; one without cnnkit's run metadata needs ``dataset``."""
     from .data.registry import load_dataset
-    from .optim.factory import make_optimizer
     from .training import Trainer
 
-    loaded = load_run(checkpoint)
-    config = replace(loaded.config, data_dir=data_dir) if data_dir else loaded.config
+    loaded = load_run(checkpoint, runtime)
+    config = loaded.config
+    if config is None:
+        if dataset is None:
+            raise InputError(f"{loaded.path} carries no cnnkit run settings; name the dataset to evaluate it on",
+                             field="dataset")
+        config = RunConfig(dataset=dataset, task=loaded.task.name)
+    elif dataset is not None and dataset != config.dataset:
+        config = replace(config, dataset=dataset)
+    if data_dir:
+        config = replace(config, data_dir=data_dir)
     bundle = load_dataset(config.dataset, config.task, config.data_dir, image_size=config.image_size)
+    info = loaded.info if loaded.config is not None else bundle.info
     _, _, test = _loaders(replace(config, val_fraction=0.0, augment=False), bundle, loaded.task)
-    optimizer = make_optimizer(config.optimizer, loaded.model.parameters(), lr=config.lr)
-    trainer = Trainer(loaded.model, optimizer, task=loaded.task, info=loaded.info)
-    report, _ = _test_report(trainer, test, loaded.task, loaded.info)
-    return {"checkpoint": str(loaded.path), "epoch": loaded.epoch, **report}
+    trainer = Trainer(loaded.model, None, task=loaded.task, info=info)  # evaluation only: no optimizer
+    report, _ = _test_report(trainer, test, loaded.task, info)
+    return {"checkpoint": str(loaded.path), "epoch": loaded.epoch, "runtime": loaded.runtime, **report}
 
 
 def predict_images(loaded: LoadedRun, paths, resize: bool = False, top_k: int = 3) -> list[dict]:

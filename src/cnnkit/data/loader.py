@@ -257,8 +257,10 @@ class DataLoader:
     def _make_fetch(self, epoch_seed: int):
         dataset, collate, fast = self.dataset, self.collate_fn, self.fast
 
+        stream = self._stream_key
+
         def fetch(number: int, idx: np.ndarray):
-            with use_rng(np.random.default_rng([epoch_seed, number])):
+            with use_rng(np.random.default_rng([epoch_seed, number, *stream])):
                 if fast:
                     out = dataset._get_batch(idx)
                     if out is not None:
@@ -283,11 +285,19 @@ class DataLoader:
             self._epoch += 1
         n, bs = len(order), self.batch_size
         count = n // bs if self.drop_last else -(-n // bs)
-        batches = [(b, order[b * bs : (b + 1) * bs]) for b in range(start, count)]
+        batches = self._epoch_batches(order, start, count)
         self._token += 1
         self._served = start
         self._in_epoch = bool(batches)
         return _LoaderIterator(self, self._token, batches, self._make_fetch(epoch_seed), self.prefetch)
+
+    # Two seams for loaders that serve part of each batch (cnnkit.distributed.ShardedLoader): the (number, indices)
+    # batches of an epoch from its order, and extra words for the per-batch random stream.
+    _stream_key: tuple = ()
+
+    def _epoch_batches(self, order: np.ndarray, start: int, count: int) -> list:
+        bs = self.batch_size
+        return [(b, order[b * bs : (b + 1) * bs]) for b in range(start, count)]
 
     def _batch_served(self, token: int, last: bool) -> None:
         if token == self._token:

@@ -16,7 +16,10 @@ from ..errors import InputError
 
 
 class Callback:
-    """Base class: every hook is a no-op."""
+    """Base class: every hook is a no-op. A callback that writes files or to the terminal sets ``writes_files``:
+    in data-parallel training only the writing process runs it."""
+
+    writes_files = False
 
     def on_train_begin(self, trainer, logs): ...
 
@@ -120,6 +123,8 @@ class ModelCheckpoint(Callback):
     """After every epoch write ``last.ckpt`` (everything needed to resume) into ``directory``; also
     ``best.ckpt`` whenever ``monitor`` improves. Writes are atomic, so an interrupted write never corrupts a file."""
 
+    writes_files = True
+
     def __init__(self, directory, monitor: str = "val_loss", mode: str = "auto", save_best: bool = True):
         self.directory = Path(directory)
         self.monitor, self.save_best = monitor, save_best
@@ -174,6 +179,8 @@ class LRSchedulerStep(Callback):
 class HistoryLogger(Callback):
     """Rewrite the history as JSON (``.json``) or CSV (``.csv``) after every epoch, atomically."""
 
+    writes_files = True
+
     def __init__(self, path):
         self.path = Path(path)
 
@@ -187,6 +194,8 @@ class HistoryLogger(Callback):
 class ProgressBar(Callback):
     """A tqdm bar per epoch with the running loss and the task's score (accuracy, mean IoU, ...), then a
     Keras-like epoch line."""
+
+    writes_files = True
 
     def __init__(self, stream=None, bar: bool = True):
         self.stream = stream or sys.stderr
@@ -228,6 +237,8 @@ def format_epoch_line(logs: dict, epochs: int, seconds: float) -> str:
 
 class JSONMetrics(Callback):
     """Write ``metrics`` (a dict produced at the end of training) to a JSON file atomically."""
+
+    writes_files = True
 
     def __init__(self, path, compute):
         self.path, self.compute = Path(path), compute

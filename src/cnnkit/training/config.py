@@ -46,6 +46,7 @@ class RunConfig:
     seed: int = 0
     patience: int = 0
     model_kwargs: dict = field(default_factory=dict)
+    sync_bn: bool = False  # data-parallel: batch-norm statistics over the global batch (no effect on one process)
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> RunConfig:
@@ -93,6 +94,8 @@ class RunConfig:
         if self.warmup >= self.epochs:
             raise InputError(f"run config: warmup ({self.warmup} epochs) must be shorter than the run "
                              f"({self.epochs} epochs)", field="warmup")
+        if not isinstance(self.sync_bn, bool):
+            raise InputError(f"run config: sync_bn must be a bool, got {self.sync_bn!r}", field="sync_bn")
         if not isinstance(self.model_kwargs, dict):
             raise InputError(f"run config: model_kwargs must be a dict, got {type(self.model_kwargs).__name__}",
                              field="model_kwargs")

@@ -31,6 +31,7 @@ from .callbacks import CallbackList, LRSchedulerStep, ModelCheckpoint
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .history import History
 from .metrics import get_metric
+from .parallel import SingleProcess
 from .tasks import get_task
 
 
@@ -91,13 +92,17 @@ class Trainer:
     :class:`~cnnkit.metrics.Metric`, or names/callables); ``info`` describes the data
     (:class:`~cnnkit.data.registry.DataInfo`: the number of classes for the metrics; inferred from the outputs
     when omitted); ``monitor`` is the logged value ``best.ckpt`` follows (the task's by default); ``run`` is
-    extra state saved in every checkpoint (the run configuration).
+    extra state saved in every checkpoint (the run configuration). ``parallel`` runs the loop on several processes
+    (:class:`cnnkit.distributed.DataParallel`; default :class:`~cnnkit.training.parallel.SingleProcess`): the loop
+    calls its hooks around the forward pass and backward, after each epoch and on the metrics, and only its writing
+    process keeps the callbacks that write files (``writes_files``) and the checkpoints.
     """
 
     def __init__(self, model, optimizer, task="classification", loss_fn=None, metrics=None, info=None,
                  scheduler=None, scheduler_per_batch: bool = False, callbacks=(), checkpoint_dir=None,
-                 run: dict | None = None, monitor: str | None = None, mode: str = "auto"):
+                 run: dict | None = None, monitor: str | None = None, mode: str = "auto", parallel=None):
         self.model, self.optimizer = model, optimizer
+        self.parallel = parallel if parallel is not None else SingleProcess()
         self.task = get_task(task)
         self.loss_fn = loss_fn
         self.info = info
@@ -118,6 +123,9 @@ class Trainer:
         if checkpoint_dir is not None:
             self.checkpoint = ModelCheckpoint(checkpoint_dir, monitor=self.monitor, mode=mode)
             cbs.append(self.checkpoint)
+        if not self.parallel.is_writer:
+            cbs = [cb for cb in cbs if not getattr(cb, "writes_files", False)]
+            self.checkpoint = None
         self.callbacks = CallbackList(cbs)
 
     # ------------------------------------------------------------------ state
@@ -194,12 +202,14 @@ class Trainer:
 
     def train_step(self, inputs, targets):
         """One optimisation step; returns (loss value, outputs for the metrics or None)."""
-        loss, output = self._forward(inputs, targets)
+        with self.parallel.local_rng():
+            loss, output = self._forward(inputs, targets)
         value = float(loss.item())
         if not math.isfinite(value):
             raise NonFiniteLossError(value)
         self.optimizer.zero_grad()
-        loss.backward()
+        with self.parallel.gradients(self.model, weight=self.task.batch_size(inputs)):
+            loss.backward()
         self.optimizer.step()
         return value, output
 
@@ -211,6 +221,7 @@ class Trainer:
         except TypeError:
             self.steps_per_epoch = None
         self.stop_training = False
+        self.parallel.setup(self.model)
         self.callbacks.on_train_begin(self, {})
         while self.epoch < self.epochs and not self.stop_training:
             epoch = self.epoch + 1
@@ -254,6 +265,8 @@ class Trainer:
                 if score in metrics:
                     batch_logs[score] = float(metrics[score].compute())
             self.callbacks.on_batch_end(self, batch_logs)
+        self.parallel.epoch_end(self.model)
+        metrics = self.parallel.reduce_metrics(loss_mean, metrics, lambda: self._new_metrics(None, test=False))
         logs = {"epoch": epoch, "loss": loss_mean.compute()}
         logs.update({name: float(m.compute()) for name, m in (metrics or {}).items()})
         if val_loader is not None:
@@ -280,6 +293,7 @@ class Trainer:
                         metrics = self._new_metrics(None if output is None else _data(output), test=report)
                     for m in metrics.values():
                         m.update(_data(output), _targets(targets))
+            metrics = self.parallel.reduce_metrics(loss_mean, metrics, lambda: self._new_metrics(None, test=report))
         finally:
             self.model.train(was_training)
         results = {"loss": loss_mean.compute()}
