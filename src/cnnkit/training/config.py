@@ -46,6 +46,7 @@ class RunConfig:
     seed: int = 0
     patience: int = 0
     model_kwargs: dict = field(default_factory=dict)
+    snapshots: int = 0  # > 0: a snapshot ensemble, the cosine schedule restarted this many times, a checkpoint each
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> RunConfig:
@@ -77,7 +78,8 @@ class RunConfig:
         if self.schedule not in SCHEDULES:
             raise InputError(f"run config: unknown schedule {self.schedule!r}; expected one of "
                              f"{', '.join(SCHEDULES)}", field="schedule")
-        for name, low in (("epochs", 1), ("batch_size", 1), ("warmup", 0), ("seed", 0), ("patience", 0)):
+        for name, low in (("epochs", 1), ("batch_size", 1), ("warmup", 0), ("seed", 0), ("patience", 0),
+                          ("snapshots", 0)):
             integer(name, low)
         if self.image_size is not None:
             integer("image_size", 4)
@@ -93,6 +95,13 @@ class RunConfig:
         if self.warmup >= self.epochs:
             raise InputError(f"run config: warmup ({self.warmup} epochs) must be shorter than the run "
                              f"({self.epochs} epochs)", field="warmup")
+        if self.snapshots:
+            if self.schedule not in ("cosine", "cyclic"):
+                raise InputError(f"run config: snapshots use the cyclic cosine schedule, but the schedule is "
+                                 f"{self.schedule!r}", field="schedule")
+            if self.epochs % self.snapshots:
+                raise InputError(f"run config: {self.epochs} epochs cannot be split into {self.snapshots} equal "
+                                 f"snapshot cycles; choose epochs a multiple of snapshots", field="snapshots")
         if not isinstance(self.model_kwargs, dict):
             raise InputError(f"run config: model_kwargs must be a dict, got {type(self.model_kwargs).__name__}",
                              field="model_kwargs")
@@ -100,7 +109,7 @@ class RunConfig:
 
     def resolved(self) -> RunConfig:
         """A copy with the defaults filled in: the model (the task's default for the dataset) and the learning
-        rate (the optimizer's default)."""
+        rate (the optimizer's default); with ``snapshots`` the cosine schedule becomes the cyclic one."""
         from ..models import default_model
         from ..optim.factory import DEFAULT_LR
 
@@ -110,7 +119,8 @@ class RunConfig:
             if model is None:
                 raise InputError(f"no default model for {self.task} on {self.dataset!r}; name one", field="model")
         lr = DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
-        return replace(self, model=model, lr=lr)
+        schedule = "cyclic" if self.snapshots and self.schedule == "cosine" else self.schedule
+        return replace(self, model=model, lr=lr, schedule=schedule)
 
     # ------------------------------------------------------------------ saving
     def to_dict(self) -> dict:
