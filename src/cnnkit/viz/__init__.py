@@ -9,7 +9,8 @@ per-layer training diagnostics' picture :func:`plot_layer_stats`.
 """
 
 from ._hooks import capture, feature_map_layers, find_layer, layer_names
-from .diagnostics import plot_layer_profile, plot_layer_stats
+from .compare import plot_bars, plot_histogram_grid, plot_image_rows, plot_layer_profiles, plot_xy
+from .diagnostics import plot_layer_stats
 from .features import feature_maps, plot_feature_maps
 from .filters import filter_grid, first_conv_weight, plot_filters
 from .gradcam import GradCAM, Saliency, grad_cam, overlay_heatmap, plot_gradcam, plot_saliency, saliency

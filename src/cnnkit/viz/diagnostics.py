@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_layer_stats", "plot_layer_profile"]
+__all__ = ["plot_layer_stats"]
 
 LOG_SCALE = ("grad_norm", "weight_norm")
 
@@ -12,6 +12,8 @@ LOG_SCALE = ("grad_norm", "weight_norm")
 def plot_layer_stats(series: dict, path, title: str = "Per-layer statistics per epoch"):
     """``series[stat][layer]`` is a list of per-epoch values; one panel per statistic, one line per layer coloured
     from the first layer (dark) to the last (light). Norms are drawn on a log scale."""
+    from matplotlib.ticker import MaxNLocator
+
     from .plots import _pyplot, _save
 
     plt = _pyplot()
@@ -29,31 +31,10 @@ def plot_layer_stats(series: dict, path, title: str = "Per-layer statistics per 
             ax.set_yscale("log")
         ax.set_title(stat.replace("_", " "))
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, ncol=1 + len(layers) // 8)
     for ax in list(axes.flat)[len(stats):]:
         ax.axis("off")
     fig.suptitle(title)
-    return _save(fig, path)
-
-
-def plot_layer_profile(profiles: dict, path, ylabel: str = "gradient norm", title: str = "", log_y: bool = True,
-                       layers: list | None = None):
-    """``profiles[name]`` is a list of per-layer values (first layer first); one line per name against layer depth
-    (e.g. the gradient norm of each layer for each activation function)."""
-    from .plots import _pyplot, _save
-
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.8, 4.2))
-    for name, values in profiles.items():
-        ax.plot(np.arange(1, len(values) + 1), values, "o-", label=name)
-    ax.set_xlabel("layer (1 = nearest the input)")
-    if layers is not None:
-        ax.set_xticks(np.arange(1, len(layers) + 1), layers, rotation=45, fontsize=7)
-    ax.set_ylabel(ylabel)
-    if log_y:
-        ax.set_yscale("log")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
     return _save(fig, path)
