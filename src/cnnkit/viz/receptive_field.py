@@ -29,7 +29,8 @@ __all__ = ["ReceptiveField", "empirical_receptive_field", "plot_receptive_field"
 class ReceptiveField:
     """``gradient`` (H, W) summed |d unit / d input|; ``mask`` where it is non-zero; ``unit`` (row, col) on the
     layer's output; ``bbox`` (top, left, bottom, right) inclusive of the mask; ``extent`` (h, w) of the box;
-    ``computed`` (h, w) from :func:`cnnkit.summary` (None when the summary has none for the layer)."""
+    ``computed`` (h, w) from :func:`cnnkit.summary` (None when the summary has none for the layer, or the whole
+    model does not take this input size)."""
 
     layer: str
     gradient: np.ndarray
@@ -45,10 +46,17 @@ class ReceptiveField:
         return self.computed is not None and tuple(self.extent) == tuple(self.computed)
 
 
+class _Reached(Exception):
+    """Raised by the forward hook once the layer's output is captured."""
+
+
 def _computed_rf(model, layer: str, input_size) -> tuple[int, int] | None:
     from ..analysis.summary import summary
 
-    rows = summary(model, (1, *input_size)).rows
+    try:
+        rows = summary(model, (1, *input_size)).rows
+    except InputError:  # the model as a whole does not take this input size (e.g. a fixed-size classifier)
+        return None
     found = [r.receptive_field for r in rows if r.name == layer]
     return tuple(int(v) for v in found[0]) if found and found[0] is not None else None
 
@@ -66,6 +74,7 @@ def empirical_receptive_field(model, layer: str, input_size, unit: tuple[int, in
     found: dict = {}
     def hook(mod, args, output):
         found.setdefault("out", output)
+        raise _Reached  # the rest of the model is not needed (and may not even take this input size)
 
     handle = module.register_forward_hook(hook)
     params = list(model.parameters())
@@ -74,7 +83,10 @@ def empirical_receptive_field(model, layer: str, input_size, unit: tuple[int, in
     model.eval()
     try:
         with enable_grad():
-            model(x)
+            try:
+                model(x)
+            except _Reached:
+                pass
             out = found.get("out")
             if not isinstance(out, Tensor) or out.ndim != 4:
                 raise InputError(f"layer {layer!r} outputs {getattr(out, 'shape', None)}, not a feature map "
