@@ -59,7 +59,7 @@ def _snapshot_members(make, X, y, cycles: int, cycle_epochs: int, lr: float, see
     return members
 
 
-def run(out: Path, epochs: int = 10, seed: int = 0, members: int = 5, width: int = 8, weak_width: int = 2,
+def run(out: Path, epochs: int = 30, seed: int = 0, members: int = 5, width: int = 16, weak_width: int = 2,
         weak_epochs: int = 2, boost_rounds: int = 10, n_train: int | None = None, n_holdout: int = 287,
         lr: float = 3e-3) -> dict:
     """Train and combine the ensembles of the module docstring. Every strong member is :class:`SmallConvNet` of
