@@ -8,7 +8,7 @@ saliency), ``receptive_field.png`` (the empirical receptive field of the layer's
 computed one) and ``inspect.json`` (the numbers). ``layer`` defaults to the last convolution; ``target`` (a class
 index) to the predicted class. Problems with the input — a layer that does not exist (the message lists the valid
 ones), a layer without a feature map, a class index out of range, an image of the wrong size without ``resize`` —
-are :class:`~cnnkit.errors.InputError`\\ s.
+raise :class:`~cnnkit.errors.InputError`.
 """
 
 from __future__ import annotations
