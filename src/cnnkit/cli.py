@@ -1,4 +1,4 @@
-"""The ``cnnkit`` command: train | evaluate | predict | export | summary | bench | experiment.
+"""The ``cnnkit`` command: train | evaluate | predict | export | inspect | summary | bench | experiment.
 
 Bad input (a missing data folder, a corrupt file, a foreign checkpoint, an unreadable image ...) raises
 :class:`cnnkit.InputError` (or a file-system error) in the library; the command prints it as one line
@@ -71,9 +71,19 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                         "saved settings")
     p.add_argument("--json", action="store_true", help="print the final results as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, epoch lines only")
+    p.add_argument("--snapshots", type=int, default=None,
+                   help="a snapshot ensemble: restart the cosine learning rate this many times and save "
+                        "snapshot-<k>.ckpt at the end of each cycle (default 0: off)")
+    p.add_argument("--diagnostics", action="store_true",
+                   help="log per-layer activation statistics and gradient/weight norms per epoch to the history and "
+                        "draw activations.png and gradients.png")
+    p.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="also write the epoch numbers (and diagnostics) as TensorBoard scalars into DIR "
+                        "(needs tensorboardX)")
 
 
-_NOT_CONFIG = ("out", "resume", "json", "no_progress", "command", "func", "passthrough")
+_NOT_CONFIG = ("out", "resume", "json", "no_progress", "command", "func", "passthrough", "diagnostics",
+               "tensorboard")
 
 
 def _config_changes(args) -> dict:
@@ -96,6 +106,7 @@ def train_command(args) -> int:
     from .training import ProgressBar, TrainingInterrupted
 
     callbacks = [] if args.json and args.no_progress else [ProgressBar(bar=not args.no_progress)]
+    callbacks += _diagnostic_callbacks(args)
     changes = _config_changes(args)
     if args.resume:
         run = Run.resume(args.out or _latest_run(), changes, callbacks=callbacks)
@@ -144,6 +155,16 @@ def _stop_every_process(parallel, err: Exception) -> None:
     parallel.group.abort(code)
 
 
+def _diagnostic_callbacks(args) -> list:
+    """--diagnostics and --tensorboard as callbacks (TensorBoard last, so it also writes the diagnostics)."""
+    from .training import ActivationStats, GradientStats, TensorBoard
+
+    callbacks = [ActivationStats(), GradientStats()] if args.diagnostics else []
+    if args.tensorboard:
+        callbacks.append(TensorBoard(args.tensorboard))
+    return callbacks
+
+
 def _format_scores(report: dict) -> str:
     """'test accuracy 99.17%  test loss 0.0312': the scalar scores of a test report."""
     parts = []
@@ -157,14 +178,53 @@ def _format_scores(report: dict) -> str:
 
 # ---------------------------------------------------------------------------------------------------- evaluate
 def evaluate_command(args) -> int:
-    from .runs import evaluate_run
+    from .runs import evaluate_ensemble, evaluate_run
 
+    if len(args.checkpoint) > 1:
+        return _print_ensemble(evaluate_ensemble(args.checkpoint, data_dir=args.data_dir), args.json)
+    args.checkpoint = args.checkpoint[0]
     report = evaluate_run(args.checkpoint, data_dir=args.data_dir, dataset=args.dataset, runtime=args.runtime)
     print(f"runtime: {report['runtime']}", file=sys.stderr)
     if args.json:
         print(json.dumps(report))
     else:
         print(f"{args.checkpoint}: epoch {report['epoch']}, {_format_scores(report)}")
+    return 0
+
+
+def _print_ensemble(report: dict, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(report))
+        return 0
+    for i, m in enumerate(report["members"]):
+        best = "  (best member)" if i == report["best_member"] else ""
+        print(f"{m['checkpoint']}: epoch {m['epoch']}, test accuracy {m['test_accuracy']:.2%}  test loss "
+              f"{m['test_loss']:.4f}{best}")
+    mean, vote = report["mean"], report["vote"]
+    print(f"Ensemble of {len(report['members'])}, averaged probabilities: test accuracy {mean['test_accuracy']:.2%}  "
+          f"test loss {mean['test_loss']:.4f}")
+    print(f"Ensemble of {len(report['members'])}, majority vote: test accuracy {vote['test_accuracy']:.2%}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- inspect
+def inspect_command(args) -> int:
+    from .inspect import inspect_checkpoint
+
+    result = inspect_checkpoint(args.checkpoint, args.image, layer=args.layer, target=args.target, out=args.out,
+                                resize=args.resize)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    if "predicted" in result:
+        p, t = result["predicted"], result["target"]
+        print(f"{result['image']}: predicted {p['class']} ({p['probability']:.1%}); explaining class {t['class']} "
+              f"(logit {t['logit']:.3f})")
+    rf = result["receptive_field"]
+    note = "" if not rf["reaches_the_border"] else " (cut by the image border)"
+    print(f"Layer {result['layer']}: feature maps {tuple(result['feature_maps']['shape'])}; receptive field of unit "
+          f"{tuple(rf['unit'])}: empirical {tuple(rf['empirical'])}{note}, computed {tuple(rf['computed'] or ())}")
+    print(f"Pictures in {result['out']}: {', '.join(result['files'])}")
     return 0
 
 
@@ -231,8 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (default: a small CNN on the bundled digits)")
     _add_train_args(p)
     p.set_defaults(func=train_command)
-    p = sub.add_parser("evaluate", help="evaluate a checkpoint on its test set")
-    p.add_argument("checkpoint", help="a checkpoint, or an .onnx model (run by onnxruntime when installed)")
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint on its test set (several: each and their ensemble)")
+    p.add_argument("checkpoint", nargs="+",
+                   help="checkpoints, or an .onnx model (run by onnxruntime when installed)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--dataset", default=None,
                    help="dataset to evaluate on (needed for an .onnx model exported elsewhere)")
@@ -261,6 +322,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-check", action="store_true", help="ONNX: do not compare onnxruntime's output with cnnkit's")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=export_command)
+
+    p = sub.add_parser("inspect", help="pictures of a model on one image: filters, feature maps, Grad-CAM, "
+                                       "saliency, receptive field")
+    p.add_argument("checkpoint")
+    p.add_argument("image")
+    p.add_argument("--layer", default=None, help="layer to look at (default: the last convolution)")
+    p.add_argument("--class", dest="target", type=int, default=None,
+                   help="class index to explain (default: the predicted class)")
+    p.add_argument("--out", default=None, help="output folder (default <checkpoint folder>/inspect-<image name>)")
+    p.add_argument("--resize", action="store_true",
+                   help="convert the image to the model's channels and input size (otherwise a mismatch is an error)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=inspect_command)
     p = sub.add_parser("summary", help="per-layer shapes, parameters, MACs and receptive fields of a model",
                        add_help=False)
     p.set_defaults(func=None, passthrough="summary")

@@ -25,11 +25,11 @@ from .training.checkpoint import CheckpointError, load_checkpoint
 from .training.config import RESUMABLE_FIELDS, RunConfig
 
 __all__ = ["Run", "RunResult", "LoadedRun", "train_run", "load_run", "evaluate_run", "predict_images", "run_state",
-           "read_run_state", "free_folder", "DEFAULT_RUNS"]
+           "read_run_state", "free_folder", "DEFAULT_RUNS", "evaluate_ensemble"]
 
 DEFAULT_RUNS = Path("runs")
 EVAL_BATCH = 256
-LENGTH_DEFINED_SCHEDULES = ("step", "cosine", "onecycle")  # planned over the run's length
+LENGTH_DEFINED_SCHEDULES = ("step", "cosine", "onecycle", "cyclic")  # planned over the run's length
 
 
 @dataclass
@@ -189,8 +189,13 @@ class Run:
             convert_sync_batchnorm(self.model, self.parallel.group)
         self.optimizer = make_optimizer(c.optimizer, self.model.parameters(), lr=c.lr, momentum=c.momentum,
                                         weight_decay=c.weight_decay, l1=c.l1)
-        scheduler, per_batch = make_schedule(c.schedule, self.optimizer, c.epochs, len(self.train_loader), c.warmup)
+        scheduler, per_batch = make_schedule(c.schedule, self.optimizer, c.epochs, len(self.train_loader), c.warmup,
+                                             cycles=c.snapshots or 1)
         callbacks = [*callbacks, HistoryLogger(self.folder / "history.json")]
+        if c.snapshots:
+            from .training import SnapshotCheckpoint
+
+            callbacks.append(SnapshotCheckpoint(self.folder, cycle_epochs=c.epochs // c.snapshots))
         if c.patience:
             callbacks.append(EarlyStopping(patience=c.patience, restore_best_weights=False))
         self.trainer = Trainer(self.model, self.optimizer, task=self.task, info=self.info, scheduler=scheduler,
@@ -293,6 +298,16 @@ class Run:
                       run_folder=str(self.folder))
         write_text(self.folder / "metrics.json", json.dumps(report, indent=2))
         files = ["last.ckpt", "best.ckpt", "history.json", "metrics.json"]
+        if self.config.snapshots:
+            snapshots = sorted(self.folder.glob("snapshot-*.ckpt"), key=lambda p: int(p.stem.split("-")[1]))
+            ens = evaluate_ensemble(snapshots, data_dir=self.config.data_dir)
+            report["snapshot_ensemble"] = {"members": len(snapshots), **ens["mean"],
+                                           "member_test_accuracy": [m["test_accuracy"] for m in ens["members"]],
+                                           "member_test_loss": [m["test_loss"] for m in ens["members"]]}
+            write_text(self.folder / "metrics.json", json.dumps(report, indent=2))
+            files += [p.name for p in snapshots]
+        figures = figures + [f for cb in self.trainer.callbacks.callbacks if hasattr(cb, "figures")
+                             for f in cb.figures()]  # callbacks' end-of-run pictures (training diagnostics)
         files += _draw(self.folder, history, self.task, figures, title=f"{self.config.model} on {self.config.dataset}")
         return RunResult(self.folder, history, report, files)
 
@@ -406,3 +421,47 @@ def predict_images(loaded: LoadedRun, paths, resize: bool = False, top_k: int = 
         results.append({"image": str(path), "top": [{"class": classes[i], "index": int(i),
                                                       "probability": round(float(p[i]), 6)} for i in top]})
     return results
+
+
+# ---------------------------------------------------------------------------------------------------- ensembles
+def evaluate_ensemble(checkpoints, data_dir=None) -> dict:
+    """Evaluate several classification checkpoints of the same data on its test set, each alone and together as a
+    :class:`~cnnkit.models.ensemble.Ensemble` (probability averaging and majority vote). Returns ``members`` (each
+    checkpoint's test accuracy and loss), ``mean`` (accuracy and loss of the averaged probabilities), ``vote``
+    (accuracy of the vote) and ``best_member`` (index of the member with the lowest test loss)."""
+    import cnnkit as ck
+
+    from .data.registry import load_dataset
+    from .models.ensemble import Ensemble, ensemble_report
+
+    paths = [Path(c) for c in checkpoints]
+    if not paths:
+        raise InputError("evaluate: no checkpoints given", field="checkpoint")
+    loaded = [load_run(p) for p in paths]
+    first = loaded[0]
+    for run in loaded:
+        if run.task.name != "classification":
+            raise InputError(f"{run.path} is a {run.task.name} checkpoint; an ensemble combines classifiers",
+                             field="checkpoint")
+        if (run.config.dataset, run.info.num_classes, run.info.input_size, run.info.in_channels) != (
+                first.config.dataset, first.info.num_classes, first.info.input_size, first.info.in_channels):
+            raise InputError(f"{run.path} was trained on {run.config.dataset} ({run.info.num_classes} classes, "
+                             f"{run.info.in_channels}x{run.info.input_size}x{run.info.input_size}) but {first.path} on "
+                             f"{first.config.dataset} ({first.info.num_classes} classes, {first.info.in_channels}x"
+                             f"{first.info.input_size}x{first.info.input_size}); an ensemble needs members of the same "
+                             f"data", field="checkpoint")
+    config = replace(first.config, data_dir=data_dir) if data_dir else first.config
+    bundle = load_dataset(config.dataset, config.task, config.data_dir, image_size=config.image_size)
+    _, _, test = _loaders(replace(config, val_fraction=0.0, augment=False), bundle, first.task)
+    ensemble = Ensemble([run.model for run in loaded])
+    ensemble.eval()
+    probs, labels = [], []
+    with ck.no_grad():
+        for batch in test:
+            inputs, targets = first.task.unpack(batch)
+            probs.append(ensemble.member_probabilities(inputs))
+            labels.append(np.asarray(targets.data if hasattr(targets, "data") else targets))
+    report = ensemble_report(np.concatenate(probs, axis=1), np.concatenate(labels))
+    for member, run in zip(report["members"], loaded, strict=True):
+        member.update(checkpoint=str(run.path), epoch=run.epoch)
+    return report

@@ -327,3 +327,44 @@ def test_sequential_errors():
         sched.SequentialLR(opt, [a, sched.StepLR(other, 2)], milestones=[3])
     with pytest.raises(ValueError, match="SequentialLR: ReduceLROnPlateau \\(scheduler 0\\) cannot be sequenced"):
         sched.SequentialLR(opt, [sched.ReduceLROnPlateau(opt), b], milestones=[3])
+
+
+@requires_torch
+@pytest.mark.parametrize("t_mult", [1, 2])
+def test_cosine_warm_restarts_matches_pytorch(t_mult):
+    from cnnkit.optim.lr_scheduler import CosineAnnealingWarmRestarts
+
+    p = ck.tensor(np.zeros(2, np.float32), requires_grad=True)
+    opt = ck.optim.SGD([p], lr=0.1)
+    sched = CosineAnnealingWarmRestarts(opt, T_0=3, T_mult=t_mult, eta_min=0.01)
+    tp = torch.zeros(2, requires_grad=True)
+    topt = torch.optim.SGD([tp], lr=0.1)
+    tsched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(topt, T_0=3, T_mult=t_mult, eta_min=0.01)
+    ours, theirs = [], []
+    for _ in range(20):
+        opt.step(), sched.step(), topt.step(), tsched.step()
+        ours.append(opt.param_groups[0]["lr"])
+        theirs.append(topt.param_groups[0]["lr"])
+    assert ours == pytest.approx(theirs, abs=1e-12)
+    state = sched.state_dict()
+    again = CosineAnnealingWarmRestarts(ck.optim.SGD([p], lr=0.1), T_0=3, T_mult=t_mult, eta_min=0.01)
+    again.load_state_dict(state)
+    again.step(), sched.step()
+    assert again.get_last_lr() == sched.get_last_lr()
+
+
+def test_cyclic_schedule_by_name():
+    from cnnkit.optim.factory import make_schedule
+
+    p = ck.tensor(np.zeros(2, np.float32), requires_grad=True)
+    opt = ck.optim.SGD([p], lr=0.1)
+    sched, per_batch = make_schedule("cyclic", opt, epochs=6, steps_per_epoch=5, cycles=3)
+    assert per_batch and sched.T_0 == 10
+    lrs = []
+    for _ in range(30):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs[9] == pytest.approx(0.1) and lrs[8] < 0.01 and lrs[19] == pytest.approx(0.1)  # restarts
+    with pytest.raises(ck.InputError, match="cannot be split into 4 cycles"):
+        make_schedule("cyclic", opt, epochs=6, steps_per_epoch=5, cycles=4)

@@ -11,11 +11,18 @@ from pathlib import Path
 
 from ..atomic import write_text
 from ..errors import InputError
-from . import optimizers, overfitting
+from . import activations, batch, depth, ensembles, initialization, optimizers, overfitting, pooling, weight_sharing
 
 EXPERIMENTS = {
     "optimizers": optimizers.run,
     "overfitting": overfitting.run,
+    "activations": activations.run,
+    "depth": depth.run,
+    "init": initialization.run,
+    "ensembles": ensembles.run,
+    "batch": batch.run,
+    "weight-sharing": weight_sharing.run,
+    "pooling": pooling.run,
 }
 
 

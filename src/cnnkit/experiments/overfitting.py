@@ -1,5 +1,13 @@
 """``cnnkit experiment overfitting``: few training images make a plain CNN over-fit; L2, dropout and batch norm
-against it, train vs validation loss side by side."""
+against it, train vs validation loss side by side.
+
+Set-up (from a short sweep, 150 training digits, 500 validation digits, 30 epochs, seed 0): SGD with momentum 0.9
+at lr 0.05, so that L2 is exactly weight decay (Adam rescales the L2 gradient like any other, which weakened it in
+an earlier version of this experiment: its L2 arm ended with a larger accuracy gap than no regularisation). Weight
+decay 1e-3 / 3e-3 / 1e-2 gave validation loss 0.539 / 0.384 / 0.418 against 0.479 without, hence 3e-3. Every arm
+fits the 150 images perfectly, so the accuracy gap is 1 - validation accuracy and moves by 0.2% per validation
+image: the report gives the loss gap (validation - training loss) too, which is where L2 shows most.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +15,10 @@ from pathlib import Path
 
 from ._common import digits_subset, train_small_cnn
 
+OPTIMIZER, LR = "momentum", 0.05
 REGULARIZERS = {  # name -> (model kwargs, weight decay)
     "no regularization": ({"dropout": 0.0, "batch_norm": False}, 0.0),
-    "L2 (weight decay 1e-2)": ({"dropout": 0.0, "batch_norm": False}, 1e-2),
+    "L2 (weight decay 3e-3)": ({"dropout": 0.0, "batch_norm": False}, 3e-3),
     "dropout 0.5": ({"dropout": 0.5, "batch_norm": False}, 0.0),
     "batch norm": ({"dropout": 0.0, "batch_norm": True}, 0.0),
 }
@@ -23,15 +32,18 @@ def run(out: Path, epochs: int = 30, seed: int = 0, n_train: int = 150, n_val: i
     loaders = digits_subset(n_train, n_val, seed)
     runs = {}
     for name, (kwargs, wd) in REGULARIZERS.items():
-        runs[name] = train_small_cnn(kwargs, "adam", 3e-3, epochs, seed, loaders, weight_decay=wd)
+        runs[name] = train_small_cnn(kwargs, OPTIMIZER, LR, epochs, seed, loaders, weight_decay=wd)
         h = History([{"epoch": i + 1, **{k: v[i] for k, v in runs[name].items()}} for i in range(epochs)])
         runs[name]["diagnosis"] = diagnose(h)["verdict"]
     viz.plot_panels({name: {"train loss": r["loss"], "val loss": r["val_loss"]} for name, r in runs.items()},
                     out / "overfitting.png",
                     title=f"Train vs validation loss, {n_train} training digits: the gap is over-fitting")
     gaps = {name: r["accuracy"][-1] - r["val_accuracy"][-1] for name, r in runs.items()}
-    summary = ", ".join(f"{name}: val loss {r['val_loss'][-1]:.3f}, val acc {r['val_accuracy'][-1]:.1%}, "
-                        f"gap {gaps[name]:+.1%}" for name, r in runs.items())
-    return {"experiment": "overfitting", "epochs": epochs, "seed": seed, "n_train": n_train, "runs": runs,
-            "final_gap": gaps, "files": ["overfitting.png", "overfitting.json"],
-            "message": f"overfitting (final epoch; gap = train - validation accuracy): {summary}; plot in {out}"}
+    loss_gaps = {name: r["val_loss"][-1] - r["loss"][-1] for name, r in runs.items()}
+    summary = ", ".join(f"{name}: val loss {r['val_loss'][-1]:.3f} (loss gap {loss_gaps[name]:+.3f}), val acc "
+                        f"{r['val_accuracy'][-1]:.1%}, gap {gaps[name]:+.1%}" for name, r in runs.items())
+    return {"experiment": "overfitting", "epochs": epochs, "seed": seed, "n_train": n_train, "optimizer": OPTIMIZER,
+            "lr": LR, "runs": runs, "final_gap": gaps, "final_loss_gap": loss_gaps,
+            "files": ["overfitting.png", "overfitting.json"],
+            "message": f"overfitting (final epoch; gap = train - validation accuracy, loss gap = validation - train "
+                       f"loss): {summary}; plot in {out}"}

@@ -15,6 +15,7 @@ from ..errors import InputError, InputTypeError
 from .alexnet import AlexNet, alexnet
 from .autoencoder import ConvAutoencoder, conv_autoencoder
 from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
+from .ensemble import Ensemble, Stacking, bagging, boosting, stacking
 from .googlenet import BasicConv2d, GoogLeNet, GoogLeNetOutputs, Inception, InceptionAux, NaiveInception, googlenet
 from .lenet import LeNet5, lenet5
 from .resnet import (
@@ -167,4 +168,5 @@ __all__ = [
     "preact_resnet18", "preact_resnet34", "preact_resnet50", "preact_resnet101", "preact_resnet152",
     "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
     "densenet121", "densenet161", "densenet169", "densenet201", "conv_autoencoder",
+    "Ensemble", "Stacking", "bagging", "boosting", "stacking",
 ]

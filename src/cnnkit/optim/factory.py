@@ -2,6 +2,7 @@
 
     opt = make_optimizer("momentum", model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     sched, per_batch = make_schedule("cosine", opt, epochs=20, steps_per_epoch=50, warmup=2)
+    sched, per_batch = make_schedule("cyclic", opt, epochs=20, steps_per_epoch=50, cycles=5)   # snapshot ensembles
 
 ``momentum`` is the momentum of SGD-with-momentum and Nesterov, and RMSprop's momentum (0 keeps RMSprop plain;
 Adam-family optimizers have betas instead and refuse a non-default value). ``l1`` is every optimizer's L1 option
@@ -20,7 +21,7 @@ from .sgd import SGD
 __all__ = ["OPTIMIZERS", "SCHEDULES", "DEFAULT_LR", "make_optimizer", "make_schedule"]
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
-SCHEDULES = ("none", "step", "cosine", "onecycle", "exponential", "plateau")
+SCHEDULES = ("none", "step", "cosine", "onecycle", "exponential", "plateau", "cyclic")
 DEFAULT_LR = {"sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05, "rmsprop": 1e-3, "adam": 3e-3,
               "adamw": 3e-3}
 DEFAULT_MOMENTUM = 0.9
@@ -51,11 +52,21 @@ def make_optimizer(name: str, params, lr: float | None = None, momentum: float |
     return AdamW(params, **{**common, "weight_decay": weight_decay or ADAMW_DEFAULT_DECAY})
 
 
-def make_schedule(name: str, optimizer, epochs: int, steps_per_epoch: int, warmup: int = 0):
+def make_schedule(name: str, optimizer, epochs: int, steps_per_epoch: int, warmup: int = 0, cycles: int = 1):
     """(scheduler or None, stepped per batch?) for schedule ``name`` (one of :data:`SCHEDULES`) over a run of
-    ``epochs`` epochs, with an optional linear warm-up over the first ``warmup`` epochs."""
+    ``epochs`` epochs, with an optional linear warm-up over the first ``warmup`` epochs. ``cyclic`` is cosine
+    annealing restarted ``cycles`` times (each cycle ``epochs / cycles`` epochs, stepped per batch): the schedule of
+    snapshot ensembles."""
     if name not in SCHEDULES:
         raise InputError(f"unknown schedule {name!r}; expected one of {', '.join(SCHEDULES)}", field="schedule")
+    if name == "cyclic":
+        if warmup:
+            raise InputError("a cyclic schedule restarts its own rate; it cannot be combined with a warm-up",
+                             field="warmup")
+        if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 1 or epochs % cycles:
+            raise InputError(f"a cyclic schedule needs a whole number of epochs per cycle: {epochs} epochs cannot "
+                             f"be split into {cycles} cycles", field="snapshots")
+        return S.CosineAnnealingWarmRestarts(optimizer, T_0=epochs // cycles * steps_per_epoch), True
     main_epochs = max(1, epochs - warmup)
     if name == "onecycle":
         if warmup:

@@ -14,8 +14,10 @@ from .callbacks import (
 )
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import RESUMABLE_FIELDS, RunConfig
+from .diagnostics import ActivationStats, GradientStats, TensorBoard
 from .history import History, diagnose
 from .metrics import accuracy, confusion_matrix, get_metric, precision_recall_f1, top_k_accuracy
+from .snapshots import SnapshotCheckpoint
 from .tasks import (
     ClassificationTask,
     DetectionTask,

@@ -47,6 +47,7 @@ class RunConfig:
     patience: int = 0
     model_kwargs: dict = field(default_factory=dict)
     sync_bn: bool = False  # data-parallel: batch-norm statistics over the global batch (no effect on one process)
+    snapshots: int = 0  # > 0: a snapshot ensemble, the cosine schedule restarted this many times, a checkpoint each
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> RunConfig:
@@ -78,7 +79,8 @@ class RunConfig:
         if self.schedule not in SCHEDULES:
             raise InputError(f"run config: unknown schedule {self.schedule!r}; expected one of "
                              f"{', '.join(SCHEDULES)}", field="schedule")
-        for name, low in (("epochs", 1), ("batch_size", 1), ("warmup", 0), ("seed", 0), ("patience", 0)):
+        for name, low in (("epochs", 1), ("batch_size", 1), ("warmup", 0), ("seed", 0), ("patience", 0),
+                          ("snapshots", 0)):
             integer(name, low)
         if self.image_size is not None:
             integer("image_size", 4)
@@ -96,6 +98,13 @@ class RunConfig:
                              f"({self.epochs} epochs)", field="warmup")
         if not isinstance(self.sync_bn, bool):
             raise InputError(f"run config: sync_bn must be a bool, got {self.sync_bn!r}", field="sync_bn")
+        if self.snapshots:
+            if self.schedule not in ("cosine", "cyclic"):
+                raise InputError(f"run config: snapshots use the cyclic cosine schedule, but the schedule is "
+                                 f"{self.schedule!r}", field="schedule")
+            if self.epochs % self.snapshots:
+                raise InputError(f"run config: {self.epochs} epochs cannot be split into {self.snapshots} equal "
+                                 f"snapshot cycles; choose epochs a multiple of snapshots", field="snapshots")
         if not isinstance(self.model_kwargs, dict):
             raise InputError(f"run config: model_kwargs must be a dict, got {type(self.model_kwargs).__name__}",
                              field="model_kwargs")
@@ -103,7 +112,7 @@ class RunConfig:
 
     def resolved(self) -> RunConfig:
         """A copy with the defaults filled in: the model (the task's default for the dataset) and the learning
-        rate (the optimizer's default)."""
+        rate (the optimizer's default); with ``snapshots`` the cosine schedule becomes the cyclic one."""
         from ..models import default_model
         from ..optim.factory import DEFAULT_LR
 
@@ -113,7 +122,8 @@ class RunConfig:
             if model is None:
                 raise InputError(f"no default model for {self.task} on {self.dataset!r}; name one", field="model")
         lr = DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
-        return replace(self, model=model, lr=lr)
+        schedule = "cyclic" if self.snapshots and self.schedule == "cosine" else self.schedule
+        return replace(self, model=model, lr=lr, schedule=schedule)
 
     # ------------------------------------------------------------------ saving
     def to_dict(self) -> dict:

@@ -1,0 +1,122 @@
+"""Pictures that compare settings side by side: per-layer profiles, bar charts, histograms and image strips."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["plot_layer_profiles", "plot_bars", "plot_histogram_grid", "plot_image_rows", "plot_xy"]
+
+
+def plot_layer_profiles(panels: dict, path, ylabel: str = "gradient norm", title: str = "", log_y: bool = True):
+    """``panels[panel][name]`` is a list of per-layer values (first layer first); one panel each, one line per name
+    against the layer's depth."""
+    from .plots import _pyplot, _save
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.2), squeeze=False, layout="constrained")
+    for ax, (panel, profiles) in zip(axes[0], panels.items(), strict=True):
+        for name, values in profiles.items():
+            ax.plot(np.arange(1, len(values) + 1), values, "o-", markersize=3, label=name)
+        ax.set_xlabel("layer (1 = nearest the input)")
+        ax.set_ylabel(ylabel)
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_title(panel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_bars(panels: dict, path, title: str = "", annotate: str = "{:.3f}"):
+    """``panels[panel][name]`` is one number; one horizontal bar chart per panel (e.g. accuracy, loss, cost per
+    method), each bar labelled with its value."""
+    from .plots import _pyplot, _save
+
+    plt = _pyplot()
+    names = list(next(iter(panels.values())))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 0.45 * len(names) + 1.6), squeeze=False,
+                             layout="constrained")
+    for i, (ax, (panel, values)) in enumerate(zip(axes[0], panels.items(), strict=True)):
+        v = [values[n] for n in names]
+        ax.barh(np.arange(len(names)), v, color=plt.get_cmap("tab10")(np.arange(len(names)) % 10))
+        ax.set_yticks(np.arange(len(names)), names if i == 0 else [""] * len(names))
+        ax.invert_yaxis()
+        for j, value in enumerate(v):
+            ax.text(value, j, " " + annotate.format(value), va="center", fontsize=7)
+        ax.set_title(panel)
+        ax.grid(alpha=0.3, axis="x")
+        finite = [x for x in v if np.isfinite(x)]
+        if finite:
+            lo, hi = min(finite), max(finite)
+            ax.set_xlim(min(0, lo), hi * 1.25 if hi > 0 else 1)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_histogram_grid(cells: dict, path, title: str = "", bins: int = 60, xlabel: str = "activation"):
+    """``cells[row][column][label]`` is an array of values; a grid of panels (rows x columns), each overlaying the
+    histograms of its labelled arrays (e.g. the activations of a few layers per initialisation)."""
+    from .plots import _pyplot, _save
+
+    plt = _pyplot()
+    rows = list(cells)
+    cols = list(next(iter(cells.values())))
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(4.6 * len(cols), 2.5 * len(rows)), squeeze=False,
+                             layout="constrained")
+    for r, row in enumerate(rows):
+        for c, col in enumerate(cols):
+            ax = axes[r, c]
+            for label, values in cells[row][col].items():
+                values = np.asarray(values).ravel()
+                spread = float(values.max() - values.min()) if values.size else 0.0
+                ax.hist(values, bins=bins if spread > 0 else 1, histtype="step", density=True, label=label)
+            ax.set_title(f"{row} — {col}", fontsize=9)
+            ax.set_yscale("log")
+            if r == len(rows) - 1:
+                ax.set_xlabel(xlabel)
+            ax.legend(fontsize=6)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_image_rows(rows: dict, path, title: str = "", cmap: str = "gray"):
+    """``rows[row]`` is a list of (caption, 2-D image); one row of images each (e.g. an image max- vs
+    average-pooled again and again)."""
+    from .plots import _pyplot, _save
+
+    plt = _pyplot()
+    ncols = max(len(v) for v in rows.values())
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(2.8 * ncols, 3.0 * len(rows)), squeeze=False,
+                             layout="constrained")
+    for r, (row, images) in enumerate(rows.items()):
+        for c in range(ncols):
+            ax = axes[r, c]
+            ax.axis("off")
+            if c < len(images):
+                caption, image = images[c]
+                ax.imshow(image, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+                ax.set_title(f"{row}: {caption}", fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_xy(panels: dict, path, title: str = "", log_y: bool = True):
+    """``panels[panel] = {"xlabel": ..., "ylabel": ..., "series": {name: (xs, ys)}}``; one panel each, one line per
+    series (e.g. loss against epochs and against seconds)."""
+    from .plots import _pyplot, _save
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.2), squeeze=False, layout="constrained")
+    for ax, (panel, spec) in zip(axes[0], panels.items(), strict=True):
+        for name, (xs, ys) in spec["series"].items():
+            ax.plot(xs, ys, "o-", markersize=3, label=name)
+        ax.set_xlabel(spec.get("xlabel", ""))
+        ax.set_ylabel(spec.get("ylabel", ""))
+        if log_y and spec.get("log_y", True):
+            ax.set_yscale("log")
+        ax.set_title(panel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -1,0 +1,30 @@
+"""Every docs page's Python code runs, and prints what the page shows under it (see docs_blocks.py for the
+convention and the comparison)."""
+
+from pathlib import Path
+
+import pytest
+from docs_blocks import blocks, run_page, same_output
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+PAGES = sorted(p for p in DOCS.glob("*.md") if blocks(p.read_text()))
+
+
+def test_the_guided_pages_have_runnable_code():
+    names = {p.name for p in PAGES}
+    assert {"convolution.md", "backpropagation.md", "optimization.md", "architectures.md", "dense-prediction.md",
+            "detection.md", "seeing-inside.md"} <= names
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_page_code_runs_and_prints_what_is_shown(page, tmp_path):
+    for i, (_code, shown, printed) in enumerate(run_page(page, tmp_path)):
+        if shown is not None:
+            assert same_output(shown, printed), f"{page.name} block {i + 1} printed:\n{printed}\nbut shows:\n{shown}"
+
+
+def test_the_comparison_tolerates_only_tiny_number_differences():
+    assert same_output("loss 0.12345 after 3 steps\n", "loss 0.123451 after 3 steps")
+    assert not same_output("loss 0.12345", "loss 0.1250")
+    assert not same_output("accuracy 97%", "accuracy 97 %")
+    assert not same_output("a\nb", "a")
