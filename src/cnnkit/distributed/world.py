@@ -97,6 +97,9 @@ class World:
         sys.exit(code)
 
 
+ABORT_GRACE_SECONDS = 0.5
+
+
 class MPIWorld(World):
     """The processes of an MPI launch (``mpi4py``'s ``COMM_WORLD``)."""
 
@@ -178,6 +181,9 @@ class MPIWorld(World):
     def abort(self, code: int = 1) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
+        # the launcher relays our output through a pipe and stops relaying when Abort kills the job: give it a moment
+        # to pass on the error line just written (on a busy machine it could otherwise be lost)
+        time.sleep(ABORT_GRACE_SECONDS)
         self.comm.Abort(code)
 
 
