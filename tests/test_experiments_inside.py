@@ -107,11 +107,15 @@ def test_weight_sharing_matches_parameter_counts(tmp_path, plotted):
 
 def test_pooling_keeps_edges_with_max_and_smooths_with_average(tmp_path, plotted):
     result = pooling.run(tmp_path, levels=2, image_size=64, width=4, **TINY)
-    edges = result["edge_strength"]
-    assert edges["max"][-1] > edges["average"][-1]
+    response = result["edge_response"]
+    assert response["max"][-1] > 2 * response["average"][-1]  # max keeps the strongest edges, average dilutes them
+    assert response["average"][-1] == pytest.approx(response["average"][0], rel=1e-5)  # averaging keeps the mean
     rows = plotted["plot_image_rows"][0][0]
     image = pooling.sample_image(64)
     blocks = image.reshape(32, 2, 32, 2)
-    np.testing.assert_allclose(rows["max"][1][1], blocks.max(axis=(1, 3)))
-    np.testing.assert_allclose(rows["average"][1][1], blocks.mean(axis=(1, 3)), rtol=1e-6)
+    np.testing.assert_allclose(rows["max: photograph"][1][1], blocks.max(axis=(1, 3)))
+    np.testing.assert_allclose(rows["average: photograph"][1][1], blocks.mean(axis=(1, 3)), rtol=1e-6)
+    edge_blocks = pooling.edge_map(image).reshape(32, 2, 32, 2)
+    np.testing.assert_allclose(rows["max: edge map"][1][1], edge_blocks.max(axis=(1, 3)))
+    assert rows["max: edge map"][-1][0].endswith(f"mean edge {response['max'][-1]:.3f}")
     assert plotted["plot_series"][0][0] == {f"{k} pooling": r["val_accuracy"] for k, r in result["runs"].items()}
