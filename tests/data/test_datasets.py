@@ -505,3 +505,37 @@ def test_transform_dataset_wraps_items_and_subsets():
     assert shapes[0][0].shape == (1, 16, 16) and len(shapes[0]) == 3
     with pytest.raises(TypeError, match="callable"):
         TransformDataset(base, transform=1)
+
+
+def test_shape_scenes_masks_boxes_and_labels_agree():
+    from cnnkit.data import ShapeScenes
+
+    scenes = ShapeScenes(n=40, size=48, seed=3, target="both", max_objects=4)
+    counts = [len(b) for b in scenes.labels]
+    assert min(counts) == 0 and max(counts) == 4  # empty images exist, and crowded ones
+    for i in range(len(scenes)):
+        image, mask, target = scenes[i]
+        assert image.shape == (3, 48, 48) and image.dtype == np.float32 and mask.shape == (48, 48)
+        boxes, labels = target["boxes"], target["labels"]
+        assert boxes.shape == (len(labels), 4) and boxes.dtype == np.float32 and labels.dtype == np.int64
+        assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
+        assert (boxes >= 0).all() and (boxes <= 48).all()
+        # every visible class of the mask is a labelled shape, and the mask lies inside the union of boxes
+        assert set(np.unique(mask)) - {0} <= {1 + int(c) for c in labels}
+        inside = np.zeros((48, 48), dtype=bool)
+        for x1, y1, x2, y2 in boxes.astype(int):
+            inside[y1:y2, x1:x2] = True
+        assert not (mask > 0)[~inside].any()
+    again = ShapeScenes(n=40, size=48, seed=3, target="both", max_objects=4)
+    np.testing.assert_array_equal(again.data, scenes.data)
+    assert not np.array_equal(ShapeScenes(n=40, size=48, seed=3, train=False).data, scenes.data)
+
+
+@pytest.mark.parametrize("kwargs, word", [({"size": 8}, "size"), ({"min_objects": 3, "max_objects": 2}, "max_objects"),
+                                          ({"target": "boxes2"}, "target"), ({"max_overlap": 2}, "max_overlap")])
+def test_shape_scenes_rejects_bad_arguments(kwargs, word):
+    from cnnkit.data import ShapeScenes
+    from cnnkit.errors import InputError
+
+    with pytest.raises(InputError, match=word):
+        ShapeScenes(n=2, **kwargs)

@@ -21,12 +21,13 @@ from .download import ChecksumError, DownloadError, check_integrity, download_ur
 from .folder import ImageFolder
 from .formats import read_cifar_batch, read_idx, write_idx
 from .loader import DataLoader, default_collate
-from .synthetic import Shapes
+from .synthetic import Shapes, ShapeScenes
 from .vision import CIFAR10, MNIST, FashionMNIST
 
 __all__ = [
     "ArrayDataset", "CIFAR10", "ChecksumError", "ConcatDataset", "DataLoader", "Dataset", "DatasetError",
-    "Digits", "DownloadError", "FashionMNIST", "ImageFolder", "MNIST", "Shapes", "Subset", "TensorDataset",
+    "Digits", "DownloadError", "FashionMNIST", "ImageFolder", "MNIST", "ShapeScenes", "Shapes", "Subset",
+    "TensorDataset",
     "TransformDataset", "check_integrity", "default_collate", "download_url", "extract_archive", "file_hash",
     "random_split", "read_cifar_batch", "read_idx", "train_val_split", "transforms", "write_idx",
 ]  # fmt: skip
