@@ -150,21 +150,6 @@ def test_bad_opset_is_an_input_error(tmp_path):
         cko.export(nn.ReLU(), np.ones((1, 1, 2, 2), np.float32), tmp_path / "m.onnx", opset=7)
 
 
-class MaxUnpool2d(ck.Function):
-    """A stand-in for a max-unpooling op (cnnkit has none yet): attributes as PyTorch's max_unpool2d, per-plane
-    indices from max_pool2d(return_indices=True)."""
-
-    def forward(self, x, indices, kernel_size, stride, padding, output_size):
-        n, c = x.shape[:2]
-        out = np.zeros((n, c, *output_size), x.dtype)
-        flat = out.reshape(n, c, -1)
-        np.put_along_axis(flat, indices.reshape(n, c, -1), x.reshape(n, c, -1), axis=2)
-        return out
-
-    def backward(self, g):  # pragma: no cover - not needed here
-        raise NotImplementedError
-
-
 def test_max_unpool_pairs_with_the_pooling_indices(tmp_path):
     class SegNetStep(nn.Module):
         def __init__(self):
@@ -173,8 +158,7 @@ def test_max_unpool_pairs_with_the_pooling_indices(tmp_path):
 
         def forward(self, x):
             y, idx = F.max_pool2d(self.conv(x), 2, return_indices=True)
-            return MaxUnpool2d.apply(F.relu(y), idx, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0),
-                                     output_size=tuple(x.shape[-2:]))
+            return F.max_unpool2d(F.relu(y), idx, 2, output_size=tuple(x.shape[-2:]))
 
     model = lively(SegNetStep())
     export_and_compare(model, (2, 6, 8), tmp_path / "unpool.onnx", batches=(1, 3))

@@ -701,4 +701,57 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
 
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
-           "binary_cross_entropy", "binary_cross_entropy_with_logits"]
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "dice_loss"]
+
+
+def dice_loss(input, target, weight=None, ignore_index: int = -100, smooth: float = 1.0,  # noqa: A002
+              reduction: str = "mean"):
+    """Soft multi-class Dice loss of logits (N, C, d...) against class indices (N, d...):
+
+        p = softmax(input, dim=1),  t = one_hot(target),  both zero at ``ignore_index`` pixels
+        dice_c = (2 * sum(p_c * t_c) + smooth) / (sum(p_c) + sum(t_c) + smooth)   (sums over the batch and pixels)
+        loss_c = 1 - dice_c
+
+    ``reduction`` 'mean' averages loss_c over the classes (weighted by ``weight`` (C,) when given: sum(w_c loss_c)
+    / sum(w_c)), 'sum' adds them, 'none' returns the (C,) per-class losses. A class absent from both prediction
+    and target scores dice 1 through ``smooth``."""
+    op = "dice_loss"
+    from .activation import softmax
+    from .math import mul
+    from .math import sum as _sum
+
+    _check_reduction(op, reduction)
+    x = _check_input(op, input, "input")
+    if x.ndim < 2:
+        raise InputError(f"{op}: expected input of shape (N, C, d...), got {tuple(x.shape)}")
+    if x.dtype.kind != "f":
+        raise InputError(f"{op}: expected floating-point logits, got dtype {x.dtype}")
+    ignore_index = _check_ignore_index(op, ignore_index)
+    t = np.asarray(_data(target))
+    if t.dtype.kind not in "iu":
+        raise InputError(f"{op}: target must hold class indices (integers), got dtype {t.dtype}")
+    if t.shape != (x.shape[0], *x.shape[2:]):
+        raise InputError(f"{op}: target must have shape {(x.shape[0], *x.shape[2:])} for input {tuple(x.shape)}, "
+                         f"got {tuple(t.shape)}")
+    c = x.shape[1]
+    _check_index_values(op, t, c, ignore_index)
+    if not isinstance(smooth, (int, float)) or isinstance(smooth, bool) or not smooth >= 0:
+        raise InputError(f"{op}: smooth must be a number >= 0, got {smooth!r}")
+    valid = t != ignore_index
+    onehot = np.zeros(x.shape, x.dtype)
+    idx = np.where(valid, t, 0).astype(np.int64)
+    np.put_along_axis(onehot, idx[:, None], 1, axis=1)
+    onehot *= valid[:, None]
+    mask = np.broadcast_to(valid[:, None], x.shape).astype(x.dtype)
+    axes = (0, *range(2, x.ndim))
+    p = mul(softmax(input, dim=1), Tensor(mask))
+    inter = _sum(mul(p, Tensor(onehot)), axis=axes)
+    denom = _sum(p, axis=axes) + Tensor(onehot.sum(axis=axes) + smooth)
+    losses = 1 - (inter * 2 + smooth) / denom
+    if reduction == "none":
+        return losses
+    if weight is not None:
+        w = _check_class_weight(op, weight, x)
+        losses = losses * Tensor(w)
+        return _sum(losses) / float(w.sum()) if reduction == "mean" else _sum(losses)
+    return _sum(losses) / c if reduction == "mean" else _sum(losses)

@@ -3,6 +3,8 @@
 Window of output i along an axis: input positions i*stride - padding + j*dilation, j = 0..kernel_size-1.
 
     max_pool2d:          y = max over the window (padding is -inf), index = h*W + w of the arg-max
+    max_unpool2d:        y = zeros of the output size, y.flat[index] = x (per plane); the partial inverse of
+                         max_pool2d: default output size (h - 1)*stride - 2*padding + kernel_size
     avg_pool2d:          y = sum over the window / divisor
     adaptive_*_pool2d:   bins [floor(i*H/out), ceil((i+1)*H/out)) along each axis
 
@@ -13,13 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, Tensor
 from ..errors import InputError
 from ..kernels import pool as _k
 from ..kernels.backend import kernels_for
 from . import _checks
 
-__all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d"]
+__all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "max_unpool2d"]
 
 class MaxPool2d(Function):
     """y = max over each window; backward routes each gradient to its arg-max, summing where windows overlap.
@@ -96,6 +98,18 @@ class AdaptiveMaxPool2d(Function):
 
     def backward(self, g):
         return _k.max_pool2d_backward(g, self.indices, self.shape)
+
+
+class MaxUnpool2d(Function):
+    """y = zeros (N, C, *output_size); y.flat[indices] = x per (H, W) plane. Backward reads the output gradient
+    back at each index; the indices get no gradient. Inputs (N, C, h, w) values and int64 indices."""
+
+    def forward(self, x, indices, kernel_size, stride, padding, output_size):
+        self.indices = indices
+        return _k.max_unpool2d_forward(x, indices, output_size)
+
+    def backward(self, g):
+        return _k.max_unpool2d_backward(g, self.indices), None
 
 
 # ------------------------------------------------------------------------------ argument checks
@@ -178,3 +192,58 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):  # noqa: A002
     apply = AdaptiveMaxPool2d.apply_with_extras if return_indices else AdaptiveMaxPool2d.apply
     return _checks.unbatch(apply(x, output_size=_output_size(op, x, output_size),
                                  return_indices=bool(return_indices)), unbatched)
+
+
+def unpool_output_size(op: str, in_hw, kernel_size, stride, padding, output_size=None) -> tuple[int, int]:
+    """The (H, W) of a max unpooling: (h - 1)*stride - 2*padding + kernel_size, or ``output_size`` (its last two
+    entries) when given, which must lie strictly within stride of that default (PyTorch's rule)."""
+    default = tuple((in_hw[i] - 1) * stride[i] - 2 * padding[i] + kernel_size[i] for i in range(2))
+    if output_size is None:
+        size = default
+    else:
+        if isinstance(output_size, (tuple, list)) and len(output_size) in (2, 3, 4):
+            size = tuple(output_size)[-2:]
+        else:
+            raise InputError(f"{op}: output_size must be (H, W), (C, H, W) or (N, C, H, W), got {output_size!r}")
+        size = _checks.pair(op, "output_size", size)
+        for i in range(2):
+            low, high = default[i] - stride[i], default[i] + stride[i]
+            if not low < size[i] < high:
+                raise InputError(f"{op}: output_size {size} is not possible for input of spatial size "
+                                 f"{tuple(in_hw)}: each side must lie strictly between {default[i]} - stride and "
+                                 f"{default[i]} + stride, i.e. in ({low}, {high}) along axis {i}")
+    if min(size) < 1:
+        raise InputError(f"{op}: the output size would be {size} for input of spatial size {tuple(in_hw)}, "
+                         f"kernel_size={kernel_size}, stride={stride}, padding={padding}")
+    return size
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):  # noqa: A002
+    """The partial inverse of :func:`max_pool2d`: each value goes to the position its index names (flat h*W + w
+    within its (H, W) plane, as ``max_pool2d(..., return_indices=True)`` returns them); every other output is 0.
+    The output size is (h - 1)*stride - 2*padding + kernel_size unless ``output_size`` says otherwise (within
+    stride of that). Input (N, C, h, w) or (C, h, w); ``indices`` of the same shape."""
+    op = "max_unpool2d"
+    x, unbatched = _checks.image_input(op, input)
+    k = _checks.positive_pair(op, "kernel_size", kernel_size)
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else \
+        _checks.positive_pair(op, "stride", stride)
+    p = _checks.non_negative_pair(op, "padding", padding)
+    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise InputError(f"{op}: indices must be integers (from max_pool2d with return_indices=True), got dtype "
+                         f"{idx.dtype}")
+    if unbatched:
+        idx = idx.reshape(1, *idx.shape) if idx.ndim == 3 else idx
+    if idx.shape != x.shape:
+        raise InputError(f"{op}: indices must have the input's shape {tuple(x.shape)}, got {tuple(idx.shape)}")
+    size = unpool_output_size(op, x.shape[-2:], k, s, p, output_size)
+    plane = size[0] * size[1]
+    if idx.size and (idx.min() < 0 or idx.max() >= plane):
+        bad = int(idx.max()) if idx.max() >= plane else int(idx.min())
+        raise InputError(f"{op}: index {bad} is outside the output plane of {size[0]}x{size[1]} = {plane} "
+                         f"elements (indices must be in [0, {plane}))")
+    if not (isinstance(indices, Tensor) and indices.data is idx and idx.dtype == np.int64):
+        indices = Tensor(np.ascontiguousarray(idx, dtype=np.int64))  # (the pooling's own tensor keeps the graph link)
+    return _checks.unbatch(MaxUnpool2d.apply(x, indices, kernel_size=k, stride=s, padding=p,
+                                             output_size=size), unbatched)

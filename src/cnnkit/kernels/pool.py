@@ -40,7 +40,7 @@ __all__ = [
     "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d_forward",
     "max_pool2d_reference", "max_pool2d_backward_reference", "avg_pool2d_reference",
     "avg_pool2d_backward_reference", "adaptive_avg_pool2d_reference", "adaptive_avg_pool2d_backward_reference",
-    "adaptive_max_pool2d_reference",
+    "adaptive_max_pool2d_reference", "max_unpool2d_forward", "max_unpool2d_backward", "max_unpool2d_reference",
 ]
 
 
@@ -595,3 +595,34 @@ def adaptive_max_pool2d_reference(x, output_size):
                     arg = np.where(take, r * w + q, arg)
             out[:, :, i, j], idx[:, :, i, j] = best, arg
     return out, idx
+
+
+# ------------------------------------------------------------------------------ max unpooling
+
+
+def max_unpool2d_forward(x: np.ndarray, indices: np.ndarray, output_size: tuple[int, int]) -> np.ndarray:
+    """Scatter each value of ``x`` (N, C, h, w) to the flat position ``indices`` (same shape, h*W + w within each
+    (H, W) plane) of a zero (N, C, H, W) output; where several values name one position the last one stays."""
+    n, c = x.shape[:2]
+    out = np.zeros((n * c, output_size[0] * output_size[1]), x.dtype)
+    np.put_along_axis(out, indices.reshape(n * c, -1), x.reshape(n * c, -1), axis=1)
+    return out.reshape(n, c, *output_size)
+
+
+def max_unpool2d_backward(g: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Gradient of max unpooling with respect to its input: the output gradient read back at each index."""
+    n, c = indices.shape[:2]
+    flat = g.reshape(n * c, -1)
+    return np.take_along_axis(flat, indices.reshape(n * c, -1), axis=1).reshape(indices.shape)
+
+
+def max_unpool2d_reference(x: np.ndarray, indices: np.ndarray, output_size: tuple[int, int]) -> np.ndarray:
+    """Plain loops of :func:`max_unpool2d_forward`."""
+    n, c, h, w = x.shape
+    out = np.zeros((n, c, output_size[0] * output_size[1]), x.dtype)
+    for b in range(n):
+        for ch in range(c):
+            for i in range(h):
+                for j in range(w):
+                    out[b, ch, indices[b, ch, i, j]] = x[b, ch, i, j]
+    return out.reshape(n, c, *output_size)

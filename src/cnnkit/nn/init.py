@@ -19,7 +19,7 @@ from ..errors import InputError, InputTypeError
 
 __all__ = ["calculate_gain", "fan_in_and_fan_out", "uniform_", "normal_", "constant_", "zeros_", "ones_", "eye_",
            "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_",
-           "orthogonal_", "default_weight_and_bias_"]
+           "orthogonal_", "default_weight_and_bias_", "bilinear_kernel", "bilinear_"]
 
 _LINEAR_GAIN = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
                 "sigmoid")
@@ -235,3 +235,36 @@ def orthogonal_(tensor, gain: float = 1.0, generator=None):
     if rows < cols:
         q = q.T
     return _fill(tensor, (gain * q).reshape(arr.shape), "orthogonal_")
+
+
+def bilinear_kernel(kh: int, kw: int | None = None) -> np.ndarray:
+    """The (kh, kw) bilinear interpolation kernel of FCN's upsampling layers: per axis of size k, factor
+    f = ceil(k / 2), centre c = f - 1 (k odd) or f - 0.5 (k even), value 1 - |i - c| / f; the 2-D kernel is the
+    outer product. A stride-f transposed convolution with it interpolates bilinearly (k = 2f, padding f/2)."""
+    kw = kh if kw is None else kw
+    axes = []
+    for k in (kh, kw):
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+            raise InputError(f"init.bilinear_kernel: kernel sizes must be positive ints, got {(kh, kw)}")
+        f = (k + 1) // 2
+        c = f - 1 if k % 2 == 1 else f - 0.5
+        axes.append(1 - np.abs(np.arange(k) - c) / f)
+    return np.outer(axes[0], axes[1])
+
+
+def bilinear_(tensor):
+    """Fill a transposed-convolution weight (in, out/groups, kH, kW) with the bilinear kernel per channel
+    (:func:`bilinear_kernel`, the FCN initialisation): ``weight[i, i]`` for i < min(in, out) and zero elsewhere,
+    so channel i is upsampled on its own; a weight with one output channel per group (a depthwise layer,
+    ``groups=channels``) gets the kernel in every ``weight[i, 0]``."""
+    arr = _array(tensor, "bilinear_")
+    if arr.ndim != 4:
+        raise InputError(f"init.bilinear_: expected a 4-D weight (in, out/groups, kH, kW), got shape {arr.shape}")
+    kernel = bilinear_kernel(arr.shape[2], arr.shape[3]).astype(arr.dtype)
+    arr[...] = 0
+    if arr.shape[1] == 1:
+        arr[:, 0] = kernel
+    else:
+        for i in range(min(arr.shape[0], arr.shape[1])):
+            arr[i, i] = kernel
+    return tensor

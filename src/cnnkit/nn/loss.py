@@ -9,7 +9,8 @@ from .. import functional as F
 from ..errors import InputError
 from .module import Module
 
-__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss"]
+__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss",
+           "DiceLoss"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -115,3 +116,19 @@ class BCEWithLogitsLoss(_Loss):
     def forward(self, input, target):
         return F.binary_cross_entropy_with_logits(input, target, weight=self.weight, reduction=self.reduction,
                                                   pos_weight=self.pos_weight)
+
+
+class DiceLoss(Module):
+    """Soft multi-class Dice loss of logits (N, C, d...) against class indices (:func:`F.dice_loss`): one minus
+    the Dice overlap of the softmax probabilities and the one-hot target per class, averaged over the classes."""
+
+    def __init__(self, weight=None, ignore_index: int = -100, smooth: float = 1.0, reduction: str = "mean"):
+        super().__init__()
+        self.weight, self.ignore_index, self.smooth, self.reduction = weight, ignore_index, smooth, reduction
+
+    def forward(self, input, target):
+        return F.dice_loss(input, target, weight=self.weight, ignore_index=self.ignore_index, smooth=self.smooth,
+                           reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"ignore_index={self.ignore_index}, smooth={self.smooth}, reduction={self.reduction!r}"

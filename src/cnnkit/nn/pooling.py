@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..kernels.conv_arith import pair
-from .geometry import AdaptiveWindow, LayerCall, LayerGeometry, ParamCount, Window
+from .geometry import AdaptiveWindow, LayerCall, LayerGeometry, ParamCount, TransposedWindow, Window
 from .module import Module
 
-__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"]
+__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "MaxUnpool2d"]
 
 
 def _check(name: str, **sizes) -> None:
@@ -110,3 +110,30 @@ class AdaptiveMaxPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class MaxUnpool2d(Module):
+    """The partial inverse of :class:`MaxPool2d`: ``forward(input, indices, output_size=None)`` puts each value
+    where the pooling's index says and zeros elsewhere (:func:`cnnkit.nn.functional.max_unpool2d`); ``stride``
+    defaults to ``kernel_size``. The SegNet decoder's upsampling."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        _check("MaxUnpool2d", kernel_size=kernel_size, stride=self.stride, padding=padding)
+
+    def forward(self, input, indices, output_size=None):
+        return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def geometry(self, call: LayerCall) -> LayerGeometry:
+        """The adjoint of the pooling window (a transposed window of the same kernel, stride and padding, grown by
+        what ``output_size`` adds to the default size); no MACs, no parameters."""
+        k, s, p = pair(self.kernel_size), pair(self.stride), pair(self.padding)
+        in_hw, out_hw = call.input_shape[-2:], call.output_shape[-2:]
+        extra = tuple(max(0, out_hw[i] - ((in_hw[i] - 1) * s[i] - 2 * p[i] + k[i])) for i in range(2))
+        return LayerGeometry(window=TransposedWindow(k, s, p, output_padding=extra), params=ParamCount())
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
