@@ -15,6 +15,7 @@ from .boxes import (
     nms,
     remove_small_boxes,
 )
+from .roi import roi_align, roi_pool
 
 __all__ = ["box_area", "box_iou", "generalized_box_iou", "box_convert", "clip_boxes_to_image",
-           "remove_small_boxes", "nms", "batched_nms"]
+           "remove_small_boxes", "nms", "batched_nms", "roi_pool", "roi_align"]
