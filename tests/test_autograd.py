@@ -96,6 +96,17 @@ def test_diamond_graph_accumulates():
     np.testing.assert_allclose(x.grad.numpy(), [39.0])
 
 
+def test_shared_node_waits_for_every_consumer():
+    # i feeds the numerator directly and the denominator through another node: its gradient is complete only
+    # after both consumers ran (d/dx of x^2 / (5 - x^2) at x = 2 is 2x * 5 / (5 - x^2)^2 = 20)
+    x = ck.tensor([2.0], requires_grad=True, dtype="float64")
+    i = x * x
+    (i / (5.0 - i)).backward(np.ones(1))
+    np.testing.assert_allclose(x.grad.numpy(), [20.0])
+    y = ck.tensor([1.5, 0.5], requires_grad=True, dtype="float64")
+    assert ck.gradcheck(lambda t: (lambda s: s[:1] - (t[1:] - s[:1]) * s[1:])(t * 2), (y,))
+
+
 def test_deep_chain_has_no_recursion_limit():
     x = ck.tensor([1.0], requires_grad=True)
     y = x

@@ -53,7 +53,7 @@ __version__ = "0.1.0"
 
 from . import nn, optim  # noqa: E402 - after the core so the layers find their ops
 
-_LAZY = {"data", "models", "training", "analysis", "viz", "io", "kernels", "metrics", "onnx", "distributed"}
+_LAZY = {"data", "ops", "models", "training", "analysis", "viz", "io", "kernels", "metrics", "onnx", "distributed"}
 
 
 def __getattr__(name):

@@ -420,13 +420,16 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def _topological_order(root: Function) -> list[Function]:
     """Nodes reachable from ``root``, each after all the nodes that consume its output (iterative DFS)."""
     order: list[Function] = []
-    visited = {id(root)}
+    visited: set[int] = set()  # marked when expanded: a node is finished only after every node it feeds from
     stack = [(root, False)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
             order.append(node)
             continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
         stack.append((node, True))
         inputs = getattr(node, "inputs", None)
         if inputs is None:
@@ -435,7 +438,6 @@ def _topological_order(root: Function) -> list[Function]:
                 "pass retain_graph=True to the first backward")
         for t in inputs:
             if isinstance(t, Tensor) and t.grad_fn is not None and id(t.grad_fn) not in visited:
-                visited.add(id(t.grad_fn))
                 stack.append((t.grad_fn, False))
     order.reverse()
     return order

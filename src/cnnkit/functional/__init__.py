@@ -16,6 +16,7 @@ from .dropout import *  # noqa: F403
 from .linear import *  # noqa: F403
 from .loss import *  # noqa: F403
 from .upsample import *  # noqa: F403
+from .spp import *  # noqa: F403
 
 # Tensor's operators and methods live with their Functions here; the Tensor type itself knows nothing of them.
 _math.attach_tensor_methods(_Tensor)

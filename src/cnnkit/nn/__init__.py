@@ -8,6 +8,7 @@ from . import functional, init
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, Softmax, Tanh
 from .containers import ModuleDict, ModuleList, Sequential
 from .conv import Conv2d, ConvTranspose2d
+from .detection import RoIAlign, RoIPool, SpatialPyramidPool2d
 from .dropout import Dropout, Dropout2d
 from .flatten import Flatten, Unflatten
 from .geometry import AdaptiveWindow, LayerCall, LayerGeometry, ParamCount, Resize, TransposedWindow, Window
@@ -26,7 +27,7 @@ __all__ = [
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "MaxUnpool2d",
     "BatchNorm1d", "BatchNorm2d", "LocalResponseNorm", "Dropout", "Dropout2d",
     "ReLU", "ReLU6", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "GELU", "Softmax", "LogSoftmax",
-    "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
+    "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "RoIPool", "RoIAlign", "SpatialPyramidPool2d",
     "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "DiceLoss",
     "LayerCall", "LayerGeometry", "ParamCount", "Window", "TransposedWindow", "AdaptiveWindow", "Resize",
 ]
