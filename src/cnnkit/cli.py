@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -119,7 +120,7 @@ def train_command(args) -> int:
     try:
         result = run.train()
     except TrainingInterrupted as err:
-        where = f"; resume with: cnnkit train --out {run.folder} --resume" if err.checkpoint else ""
+        where = f"; resume with: cnnkit train --out {shlex.quote(str(run.folder))} --resume" if err.checkpoint else ""
         print(f"cnnkit: interrupted in epoch {err.epoch}; state saved at {err.checkpoint}{where}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as err:
@@ -375,11 +376,25 @@ def _passthrough(name: str, argv: list[str]) -> int:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("summary", "bench"):
-        return _passthrough(argv[0], argv[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    return run_reporting_errors(args.func, args, flags=_flags(parser))
+    try:
+        if argv and argv[0] in ("summary", "bench"):
+            return _passthrough(argv[0], argv[1:])
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        return run_reporting_errors(args.func, args, flags=_flags(parser), as_json=getattr(args, "json", False))
+    except BrokenPipeError:  # the reader went away (`cnnkit summary --list | head -3`): nothing more to say
+        _silence_stdout()
+        return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (tests, embedding)
+        pass
 
 
 def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -394,19 +409,25 @@ def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
     return flags
 
 
-def run_reporting_errors(func, *args, flags: dict | None = None) -> int:
+def run_reporting_errors(func, *args, flags: dict | None = None, as_json: bool = False) -> int:
     """Run a command: an input or file-system error becomes one line and exit status 2 (naming the flag that sets
-    the field the error points at, when there is one); any other exception is a bug in cnnkit (traceback, a
-    one-line notice, exit status 1). ``CNNKIT_DEBUG=1`` re-raises everything."""
+    the field the error points at, when there is one; with ``as_json`` also ``{"error": ..., "flag": ...}`` on
+    stdout); any other exception is a bug in cnnkit (traceback, a one-line notice, exit status 1).
+    ``CNNKIT_DEBUG=1`` re-raises everything."""
     try:
         return func(*args)
+    except BrokenPipeError:
+        raise
     except (InputError, OSError) as err:
         if os.environ.get("CNNKIT_DEBUG"):
             raise
         field = getattr(err, "field", None)
-        hint = f" ({flags[field]})" if flags and field in flags else ""
+        flag = flags.get(field) if flags and field else None
+        hint = f" ({flag})" if flag else ""
         if not getattr(err, "quiet", False):  # quiet: another process of the run reported it
             print(f"cnnkit: error: {one_line(err)}{hint}", file=sys.stderr)
+            if as_json:
+                print(json.dumps({"error": one_line(err), "flag": flag}))
         return EXIT_BAD_INPUT
     except Exception:
         if os.environ.get("CNNKIT_DEBUG"):

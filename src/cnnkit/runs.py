@@ -81,13 +81,23 @@ def _legacy_config(config: dict):
     return RunConfig(**fields), DataInfo.from_dict(config)
 
 
+def _checked_info(info, path):
+    """A saved data description within sane bounds (a tampered one could ask for a gigantic model)."""
+    for name, high in (("in_channels", 4096), ("input_size", 16384), ("num_classes", 1_000_000)):
+        value = getattr(info, name)
+        if not 0 <= value <= high:
+            raise CheckpointError(f"{path}: the saved data description has {name}={value}, expected 0 to {high} "
+                                  f"(corrupt checkpoint)")
+    return info
+
+
 def read_run_state(state: dict, path) -> tuple[RunConfig, object]:
     """(config, data info) of a loaded checkpoint; checkpoints of the older flat-dict format are converted."""
     from .data.registry import DataInfo
 
     run = state.get("run")
     if isinstance(run, dict) and "config" in run:
-        return RunConfig.from_dict(run["config"]), DataInfo.from_dict(run.get("data", {}))
+        return RunConfig.from_dict(run["config"]), _checked_info(DataInfo.from_dict(run.get("data", {})), path)
     if isinstance(state.get("config"), dict) and "model" in state["config"]:
         return _legacy_config(state["config"])
     raise CheckpointError(f"{path}: the checkpoint has no training config (not written by cnnkit train)")
@@ -286,9 +296,17 @@ class Run:
     def train(self) -> RunResult:
         """Fit for the configured epochs (raises ``TrainingInterrupted`` on Ctrl-C, with the state saved), then
         evaluate the test set once and write the report and pictures."""
+        created = self.is_writer and not self.folder.exists()
         if self.is_writer:
             self.folder.mkdir(parents=True, exist_ok=True)
-        history = self.trainer.fit(self.train_loader, self.val_loader, epochs=self.config.epochs)
+        try:
+            history = self.trainer.fit(self.train_loader, self.val_loader, epochs=self.config.epochs)
+        except BaseException:
+            if created and not (self.folder / "last.ckpt").exists():  # a failed start leaves no folder behind
+                import shutil
+
+                shutil.rmtree(self.folder, ignore_errors=True)
+            raise
         report, figures = _test_report(self.trainer, self.test_loader, self.task, self.info)
         if not self.is_writer:  # the report is the same on every process; rank 0 writes it
             return RunResult(self.folder, history, report, [])
@@ -364,15 +382,37 @@ def load_run(checkpoint, runtime: str = "auto") -> LoadedRun:
 
         return load_onnx_run(path, runtime)
     state = load_checkpoint(path)
-    config, info = read_run_state(state, path)
-    config = config.resolved()
-    if "model" not in state:
-        raise CheckpointError(f"{path}: the checkpoint has no model weights")
-    task = _task(config)
-    model = _model(config, info, task)
-    model.load_state_dict(state["model"])
+    try:
+        config, info = read_run_state(state, path)
+        config = config.validate().resolved()
+        if not isinstance(state.get("model"), dict):
+            raise CheckpointError(f"{path}: the checkpoint has no model weights")
+        task = _task(config)
+        model = _model(config, info, task)
+        model.load_state_dict(state["model"])
+        epoch = int(state.get("epoch", 0))
+    except InputError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as err:
+        raise CheckpointError(f"{path}: corrupt training settings or weights ({type(err).__name__}: "
+                              f"{one_line_text(err)})") from None
     model.eval()
-    return LoadedRun(model, task, config, info, int(state.get("epoch", 0)), path)
+    _check_finite(model, path)
+    return LoadedRun(model, task, config, info, epoch, path)
+
+
+def one_line_text(err: BaseException) -> str:
+    return " ".join(str(err).split())[:300]
+
+
+def _check_finite(model, path) -> None:
+    """A checkpoint whose weights hold NaN or infinity cannot predict anything: refuse it, naming the tensors."""
+    bad = [name for name, t in model.state_dict().items()
+           if np.asarray(t).dtype.kind == "f" and not np.isfinite(np.asarray(t)).all()]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise CheckpointError(f"{path}: the weights hold NaN or infinite values ({', '.join(bad[:3])}{more}); "
+                              f"the training that wrote it diverged, use an earlier checkpoint")
 
 
 def evaluate_run(checkpoint, data_dir=None, dataset: str | None = None, runtime: str = "auto") -> dict:
@@ -409,6 +449,8 @@ def predict_images(loaded: LoadedRun, paths, resize: bool = False, top_k: int = 
     if loaded.task.name != "classification":
         raise InputError(f"{loaded.path} is a {loaded.task.name} checkpoint; predicting classes needs a "
                          f"classification one", field="checkpoint")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise InputError(f"predict: top_k must be an int >= 1, got {top_k!r}", field="top_k")
     info = loaded.info
     images = np.stack([read_image(p, info.in_channels, info.input_size, resize=resize) for p in paths])
     with ck.no_grad():
