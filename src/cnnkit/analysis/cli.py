@@ -58,7 +58,8 @@ def build_parser(prog: str = "cnnkit summary") -> argparse.ArgumentParser:
     parser.add_argument("--explain", action="store_true",
                         help="add each conv/pool layer's output-size and parameter formulas")
     parser.add_argument("--num-classes", type=_positive, default=None, help="number of output classes")
-    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="input dtype")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                        help="input dtype (default float32)")
     return parser
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["read_image", "open_image", "MAX_PIXELS", "IMAGE_EXTENSIONS"]
+__all__ = ["read_image", "open_image", "expand_images", "MAX_PIXELS", "IMAGE_EXTENSIONS"]
 
 MAX_PIXELS = 64 * 2 ** 20  # 8192 x 8192
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
@@ -115,3 +115,32 @@ def read_image(path, channels: int, size: int, resize: bool = False) -> np.ndarr
                              f"fit", field="resize")
 
     return open_image(path, "L" if channels == 1 else "RGB", (size, size), check=check)
+
+
+def expand_images(paths) -> list[Path]:
+    """Image files from a list of files, folders (their image files, sorted; not recursive) and glob patterns
+    (``"pics/*.png"``, ``"pics/**/*.jpg"``; sorted). A folder or pattern without images is an :class:`InputError`;
+    a named file that does not exist is a ``FileNotFoundError``."""
+    import glob
+
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+            if not found:
+                raise InputError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in the folder {path}")
+            files += found
+        elif path.exists() or not glob.has_magic(str(item)):
+            files.append(path)
+        else:
+            found = sorted(Path(p) for p in glob.glob(str(item), recursive=True)
+                           if Path(p).is_file() and Path(p).suffix.lower() in IMAGE_EXTENSIONS)
+            if not found:
+                raise InputError(f"no image file matches {item!r}")
+            files += found
+    if not files:
+        raise InputError("no images given")
+    return files

@@ -7,7 +7,6 @@ loaded (``allow_pickle=False``), so a checkpoint from an untrusted source cannot
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -66,10 +65,8 @@ def save_checkpoint(path, payload: dict) -> Path:
     """Write ``payload`` (nested dicts/lists of arrays, numbers, strings) atomically to ``path``."""
     arrays: dict[str, np.ndarray] = {}
     meta = {"format": FORMAT, "version": VERSION, "payload": _split(payload, "p", arrays)}
-    buffer = io.BytesIO()
-    np.savez(buffer, __meta__=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8), **arrays)
-    with atomic_write(path) as f:
-        f.write(buffer.getbuffer())
+    with atomic_write(path) as f:  # straight into the temporary file (no second copy of the weights in memory)
+        np.savez(f, __meta__=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8), **arrays)
     return Path(path)
 
 
