@@ -113,7 +113,7 @@ def read_npz(path, owner: str = "read_npz", names=None) -> dict[str, np.ndarray]
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OverflowError, IndexError,
-            KeyError, NotImplementedError) as err:
+            KeyError, NotImplementedError, OSError) as err:  # (OSError: a seek to a corrupt offset)
         raise ArchiveError(f"{owner}: {path} is not a valid .npz (zip) archive ({err})") from None
     arrays = {}
     try:
@@ -146,7 +146,7 @@ def read_npz(path, owner: str = "read_npz", names=None) -> dict[str, np.ndarray]
                 except ArchiveError:
                     raise
                 except (zipfile.BadZipFile, EOFError, ValueError, OverflowError, NotImplementedError,
-                        RuntimeError, KeyError) as err:
+                        RuntimeError, KeyError, OSError) as err:
                     raise ArchiveError(f"{where} is corrupt ({type(err).__name__}: {err})") from None
                 except Exception as err:  # zlib/bz2/lzma raise their own error types for corrupt streams
                     if type(err).__module__ in ("zlib", "_bz2", "bz2", "_lzma", "lzma", "zipfile"):

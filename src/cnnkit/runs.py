@@ -467,12 +467,15 @@ def load_run(checkpoint, runtime: str = "auto") -> LoadedRun:
         if not isinstance(state.get("model"), dict):
             raise CheckpointError(f"{path}: the checkpoint has no model weights")
         task = _task(config)
-        model = _model(config, info, task)
+        from .nn.init import skip_init
+
+        with skip_init():  # the weights come from the checkpoint: a model they do not fit costs no memory
+            model = _model(config, info, task)
         model.load_state_dict(state["model"])
         epoch = int(state.get("epoch", 0))
     except InputError:
         raise
-    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as err:
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError, MemoryError) as err:
         raise CheckpointError(f"{path}: corrupt training settings or weights ({type(err).__name__}: "
                               f"{one_line_text(err)})") from None
     model.eval()
