@@ -377,3 +377,32 @@ def test_progress_bar_writes_no_carriage_returns_into_a_log(tmp_path, capsys):
     assert main(["train", "--epochs", "1", "--out", str(out)]) == 0  # stderr is not a terminal under pytest
     err = capsys.readouterr().err
     assert "\r" not in err and "Epoch 1/1" in err
+
+
+# ----------------------------------------------------------------------------------------- resume
+def test_interrupt_hint_is_the_exact_command_that_resumes(tmp_path, capsys, monkeypatch):
+    import shlex
+
+    from cnnkit.training import Trainer
+
+    out = tmp_path / "with space" / "run"
+    real = Trainer._run_epoch
+
+    def interrupted(self, epoch, *args):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real(self, epoch, *args)
+
+    monkeypatch.setattr(Trainer, "_run_epoch", interrupted)
+    assert main(["train", "--epochs", "3", "--augment", "--schedule", "onecycle", "--optimizer", "momentum",
+                 "--out", str(out), "--no-progress", "--json"]) == 130
+    hint = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "interrupted in epoch 2" in hint
+    command = shlex.split(hint.split("resume with: ", 1)[1])
+    assert command[:1] == ["cnnkit"]
+    monkeypatch.setattr(Trainer, "_run_epoch", real)
+    assert main(command[1:] + ["--no-progress", "--json"]) == 0  # the hint, as printed, resumes the run
+    state = load_checkpoint(out / "last.ckpt")
+    config = state["run"]["config"]
+    assert state["epoch"] == 3 and config["augment"] and config["optimizer"] == "momentum"
+    assert config["schedule"] == "onecycle"  # the saved settings, though the command repeated none of them
