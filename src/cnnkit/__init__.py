@@ -56,6 +56,25 @@ from . import nn, optim  # noqa: E402 - after the core so the layers find their 
 _LAZY = {"data", "ops", "models", "training", "analysis", "viz", "io", "kernels", "metrics", "onnx", "distributed"}
 
 
+def load(path, model=None):
+    """Load trained weights. ``load("runs/a/best.ckpt")`` rebuilds the checkpoint's model (weights loaded, eval
+    mode); ``load(path, model)`` loads a weights file (``.ckpt``, ``.pth``/``.pt``, ``.safetensors``, ``.npz``)
+    into ``model`` and returns it. See :func:`cnnkit.runs.load_run` for the run's settings and data description."""
+    from pathlib import Path
+
+    if model is not None:
+        from .io import load_state_dict
+
+        load_state_dict(model, path)
+        return model
+    if Path(path).suffix.lower() != ".ckpt":
+        raise InputError(f"load: {str(path)!r} holds weights only; pass the model to load them into "
+                         f"(load(path, model)), or give a cnnkit .ckpt checkpoint")
+    from .runs import load_run
+
+    return load_run(path).model
+
+
 def __getattr__(name):
     """Import the heavier sub-packages on first use (keeps ``import cnnkit`` fast)."""
     import importlib

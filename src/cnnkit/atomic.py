@@ -19,14 +19,17 @@ def atomic_write(path, mode: str = "wb", encoding: str | None = None):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; the file gets what open() would give it
         with os.fdopen(fd, mode, encoding=encoding) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and not err.filename and err.errno:  # name the file (a full disk, ...)
+            raise OSError(err.errno, f"{err.strerror or err} while writing", str(path)) from None
         raise
     with contextlib.suppress(OSError):  # make the rename durable; not every platform allows opening a folder
         dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -34,6 +37,13 @@ def atomic_write(path, mode: str = "wb", encoding: str | None = None):
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def current_umask() -> int:
+    """The process's file-creation mask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path, text: str) -> None:

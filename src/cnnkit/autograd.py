@@ -178,7 +178,13 @@ class Tensor:
 
     # ----------------------------------------------------------------- conversion
     def numpy(self) -> np.ndarray:
-        """The underlying array (shared, not copied)."""
+        """The underlying array (shared, not copied). For a tensor that requires grad it is a read-only view (writing
+        into it would silently change what backward uses, as PyTorch refuses too); ``t.detach().numpy()`` is
+        writable."""
+        if self.requires_grad:
+            view = self.data.view()
+            view.flags.writeable = False
+            return view
         return self.data
 
     def __array__(self, dtype=None, copy=None):

@@ -66,7 +66,7 @@ def _backends(choice: str | None) -> list[str]:
     if choice == "all":
         return available_backends()
     if choice not in available_backends():
-        raise SystemExit(f"cnnkit bench: error: backend {choice!r} is not available here "
+        raise SystemExit(f"cnnkit: error: bench: backend {choice!r} is not available here "
                          f"(available: {', '.join(available_backends())})")
     return [choice]
 
@@ -521,7 +521,15 @@ def run(sections=None, repeat: int = 5, quick: bool = False, threads: int = 2, b
 
 
 def _fmt(v, spec=".2f"):
-    return "-" if v is None else format(v, spec)
+    """``v`` formatted by ``spec``; a missing figure is a '-' of the same width (the columns stay aligned)."""
+    if v is not None:
+        return format(v, spec)
+    width = spec.split(".")[0]
+    return "-".rjust(int(width)) if width.isdigit() else "-"
+
+
+TORCH_HINT = ("PyTorch is not installed, so only cnnkit is measured; to compare with it, install the peer: "
+              "pip install torch==2.13.0 (CPU wheels: --index-url https://download.pytorch.org/whl/cpu)")
 
 
 def format_table(r: dict) -> str:
@@ -530,6 +538,8 @@ def format_table(r: dict) -> str:
              f"({m['blas']}), torch {m['torch']}; median of {r['repeat']} runs" + (" [quick]" if r["quick"] else "")]
     if m.get("runtime"):
         lines.append(m["runtime"])
+    if not m.get("torch"):
+        lines.append(TORCH_HINT)
     g = r["gemm"]
     lines.append(f"GEMM {g['n']}^3 float32: numpy {g['numpy_gflops']:.1f} GFLOP/s, torch "
                  f"{_fmt(g.get('torch_gflops'), '.1f')} GFLOP/s")
@@ -579,9 +589,10 @@ def format_table(r: dict) -> str:
 
 def bench_main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="cnnkit bench", description=__doc__.splitlines()[0])
-    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
-    p.add_argument("--repeat", type=int, default=5, help="timed repetitions per figure (median reported)")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS} (default: all)")
+    p.add_argument("--repeat", type=int, default=5,
+                   help="timed repetitions per figure (median reported; default 5)")
+    p.add_argument("--threads", type=int, default=2, help="threads for both libraries (default 2)")
     p.add_argument("--backend", default=None,
                    help="cnnkit backend(s) to measure: numpy, onednn or all (default: the one in use)")
     p.add_argument("--quick", action="store_true", help="small workloads: a smoke test, not a measurement")
@@ -591,7 +602,7 @@ def bench_main(argv=None) -> int:
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
-        print(f"cnnkit bench: error: unknown sections {unknown}; expected some of {SECTIONS}", file=sys.stderr)
+        print(f"cnnkit: error: bench: unknown sections {unknown}; expected some of {SECTIONS}", file=sys.stderr)
         return 2
     results = run(sections, repeat=max(1, args.repeat), quick=args.quick, threads=args.threads,
                   backend=args.backend)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -46,7 +47,13 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, help="folder with the dataset files (or the image folder root)")
     p.add_argument("--download", action="store_true", default=None,
                    help="download MNIST/FashionMNIST/CIFAR-10 if missing")
-    p.add_argument("--image-size", type=int, default=None, help="resize images of --dataset folder/shapes to this size")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="side of the square images the model gets (default: the model's natural input size from "
+                        "`cnnkit summary --list`, or the data's own size for models that adapt to it); the data "
+                        "is converted and resized to it, a size the model cannot take is refused up front")
+    p.add_argument("--subset", type=int, default=None,
+                   help="train and test on a seeded choice of this many images of each set, for quick trials "
+                        "(default 0: all)")
     p.add_argument("--epochs", type=int, default=None, help=f"(default {d.epochs})")
     p.add_argument("--batch-size", type=int, default=None, help=f"(default {d.batch_size})")
     p.add_argument("--optimizer", default=None, choices=OPTIMIZERS, help=f"(default {d.optimizer})")
@@ -119,7 +126,7 @@ def train_command(args) -> int:
     try:
         result = run.train()
     except TrainingInterrupted as err:
-        where = f"; resume with: cnnkit train --out {run.folder} --resume" if err.checkpoint else ""
+        where = f"; resume with: cnnkit train --out {shlex.quote(str(run.folder))} --resume" if err.checkpoint else ""
         print(f"cnnkit: interrupted in epoch {err.epoch}; state saved at {err.checkpoint}{where}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as err:
@@ -233,7 +240,7 @@ def predict_command(args) -> int:
     from .runs import load_run, predict_images
 
     loaded = load_run(args.checkpoint, runtime=args.runtime)
-    results = predict_images(loaded, args.images, resize=args.resize, top_k=args.top_k)
+    results = predict_images(loaded, args.images, resize=args.resize, top_k=args.top_k, invert=args.invert)
     print(f"runtime: {loaded.runtime}", file=sys.stderr)
     if args.json:
         print(json.dumps(results))
@@ -281,7 +288,7 @@ def _version() -> str:
 def _add_runtime_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runtime", default="auto", choices=["auto", "onnxruntime", "cnnkit"],
                    help="what runs an .onnx model: onnxruntime, cnnkit's importer, or auto (onnxruntime when "
-                        "installed); checkpoints always run in cnnkit")
+                        "installed; the default); checkpoints always run in cnnkit")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -294,21 +301,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on its test set (several: each and their ensemble)")
     p.add_argument("checkpoint", nargs="+",
                    help="checkpoints, or an .onnx model (run by onnxruntime when installed)")
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data-dir", default=None,
+                   help="folder with the dataset files (default: the one saved in the checkpoint)")
     p.add_argument("--dataset", default=None,
                    help="dataset to evaluate on (needed for an .onnx model exported elsewhere)")
     _add_runtime_arg(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the results as JSON (errors too)")
     p.set_defaults(func=evaluate_command)
     p = sub.add_parser("predict", help="classify image files with a checkpoint (top-k)")
     p.add_argument("checkpoint", help="a checkpoint, or an .onnx model (run by onnxruntime when installed)")
-    p.add_argument("images", nargs="+")
-    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("images", nargs="+",
+                   help="image files, folders (their image files) or quoted glob patterns such as 'pics/*.png'")
+    p.add_argument("--top-k", type=int, default=3, help="how many classes to list per image (default 3)")
     p.add_argument("--resize", action="store_true",
-                   help="convert each image to the model's channels and resize it to its input size (otherwise an "
-                        "image that differs is an error)")
+                   help="convert each image to the model's channels and resize it to its input size (done anyway "
+                        "when the training images were converted; otherwise an image that differs is an error)")
+    p.add_argument("--invert", action="store_true",
+                   help="invert the images (1 - value): dark digits on a light background become the light-on-dark "
+                        "digits the digit datasets hold")
     _add_runtime_arg(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the results as JSON (errors too)")
     p.set_defaults(func=predict_command)
     p = sub.add_parser("export", help="write a checkpoint's or a zoo model's weights as ONNX or safetensors")
     p.add_argument("source", help="a checkpoint file, or a zoo model name (random weights unless --weights)")
@@ -320,20 +332,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--static-batch", action="store_true", help="ONNX: fix the batch size to 1")
     p.add_argument("--no-check", action="store_true", help="ONNX: do not compare onnxruntime's output with cnnkit's")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the results as JSON (errors too)")
     p.set_defaults(func=export_command)
 
     p = sub.add_parser("inspect", help="pictures of a model on one image: filters, feature maps, Grad-CAM, "
                                        "saliency, receptive field")
-    p.add_argument("checkpoint")
-    p.add_argument("image")
+    p.add_argument("checkpoint", help="a checkpoint written by cnnkit train")
+    p.add_argument("image", help="the image file to look at")
     p.add_argument("--layer", default=None, help="layer to look at (default: the last convolution)")
     p.add_argument("--class", dest="target", type=int, default=None,
                    help="class index to explain (default: the predicted class)")
     p.add_argument("--out", default=None, help="output folder (default <checkpoint folder>/inspect-<image name>)")
     p.add_argument("--resize", action="store_true",
                    help="convert the image to the model's channels and input size (otherwise a mismatch is an error)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the results as JSON (errors too)")
     p.set_defaults(func=inspect_command)
     p = sub.add_parser("summary", help="per-layer shapes, parameters, MACs and receptive fields of a model",
                        add_help=False)
@@ -343,11 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .experiments import EXPERIMENTS
 
     p = sub.add_parser("experiment", help=f"the lessons as runnable experiments: {' | '.join(EXPERIMENTS)}")
-    p.add_argument("name", choices=list(EXPERIMENTS))
-    p.add_argument("--out", default=None, help="output folder (default runs/experiment-<name>)")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("name", choices=list(EXPERIMENTS), help="the experiment to run")
+    p.add_argument("--out", default=None, help="output folder (default runs/experiment-<name>, numbered if taken)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the experiment's own)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=experiment_command)
     return parser
 
@@ -375,11 +387,25 @@ def _passthrough(name: str, argv: list[str]) -> int:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("summary", "bench"):
-        return _passthrough(argv[0], argv[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    return run_reporting_errors(args.func, args, flags=_flags(parser))
+    try:
+        if argv and argv[0] in ("summary", "bench"):
+            return _passthrough(argv[0], argv[1:])
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        return run_reporting_errors(args.func, args, flags=_flags(parser), as_json=getattr(args, "json", False))
+    except BrokenPipeError:  # the reader went away (`cnnkit summary --list | head -3`): nothing more to say
+        _silence_stdout()
+        return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (tests, embedding)
+        pass
 
 
 def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -394,19 +420,25 @@ def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
     return flags
 
 
-def run_reporting_errors(func, *args, flags: dict | None = None) -> int:
+def run_reporting_errors(func, *args, flags: dict | None = None, as_json: bool = False) -> int:
     """Run a command: an input or file-system error becomes one line and exit status 2 (naming the flag that sets
-    the field the error points at, when there is one); any other exception is a bug in cnnkit (traceback, a
-    one-line notice, exit status 1). ``CNNKIT_DEBUG=1`` re-raises everything."""
+    the field the error points at, when there is one; with ``as_json`` also ``{"error": ..., "flag": ...}`` on
+    stdout); any other exception is a bug in cnnkit (traceback, a one-line notice, exit status 1).
+    ``CNNKIT_DEBUG=1`` re-raises everything."""
     try:
         return func(*args)
+    except BrokenPipeError:
+        raise
     except (InputError, OSError) as err:
         if os.environ.get("CNNKIT_DEBUG"):
             raise
         field = getattr(err, "field", None)
-        hint = f" ({flags[field]})" if flags and field in flags else ""
+        flag = flags.get(field) if flags and field else None
+        hint = f" ({flag})" if flag else ""
         if not getattr(err, "quiet", False):  # quiet: another process of the run reported it
             print(f"cnnkit: error: {one_line(err)}{hint}", file=sys.stderr)
+            if as_json:
+                print(json.dumps({"error": one_line(err), "flag": flag}))
         return EXIT_BAD_INPUT
     except Exception:
         if os.environ.get("CNNKIT_DEBUG"):

@@ -4,7 +4,9 @@
   header (``{name: {"dtype", "shape", "data_offsets": [begin, end]}}``, optional ``"__metadata__"``) and the
   raw little-endian buffers. Neither torch nor the safetensors package is needed.
 * ``.pth``/``.pt`` needs PyTorch (imported only when such a file is read; ``weights_only=True``, no pickled code).
-* ``.npz`` is NumPy's zip of ``.npy`` arrays (read with ``allow_pickle=False``).
+* ``.npz`` is NumPy's zip of ``.npy`` arrays, read by :func:`cnnkit.archive.read_npz` (sizes checked before
+  anything is allocated, inflation capped, never a pickle); ``.ckpt`` (a cnnkit training checkpoint) gives its
+  model weights.
 
 Writes are atomic: a temporary file in the same folder, flushed and fsynced, then ``os.replace``d over the
 target, so a crash never leaves a truncated file under the final name.
@@ -27,7 +29,8 @@ from .errors import InputError, InputTypeError, StateDictError
 
 __all__ = ["load_state_dict", "save_state_dict", "read_state_dict", "read_safetensors", "write_safetensors"]
 
-_READ_FORMATS = {".pth": "torch", ".pt": "torch", ".bin": "torch", ".safetensors": "safetensors", ".npz": "npz"}
+_READ_FORMATS = {".pth": "torch", ".pt": "torch", ".bin": "torch", ".safetensors": "safetensors", ".npz": "npz",
+                 ".ckpt": "ckpt"}
 _WRITE_FORMATS = {".safetensors": "safetensors", ".npz": "npz"}
 
 # safetensors dtype codes <-> NumPy (explicitly little-endian); BF16 is widened to float32 on reading
@@ -102,7 +105,7 @@ def read_safetensors(path) -> tuple[OrderedDict, dict]:
         raw = f.read(n)
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise InputError(f"read_safetensors: {str(path)!r} has a corrupt JSON header: {err}") from None
     if not isinstance(header, dict):
         raise InputError(f"read_safetensors: {str(path)!r}: expected a JSON object header, "
@@ -110,21 +113,11 @@ def read_safetensors(path) -> tuple[OrderedDict, dict]:
     metadata = header.pop("__metadata__", None) or {}
     data_start, data_len = 8 + n, size - 8 - n
     entries = []
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in metadata.items()):
+        raise InputError(f"read_safetensors: {str(path)!r}: __metadata__ must map strings to strings")
     for name, info in header.items():
-        if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= set(info):
-            raise InputError(f"read_safetensors: {str(path)!r}: entry {name!r} needs dtype, shape and "
-                             f"data_offsets, got {info!r}")
-        code, shape, (begin, end) = info["dtype"], tuple(int(d) for d in info["shape"]), info["data_offsets"]
-        if code != "BF16" and code not in _ST_TO_NUMPY:
-            raise InputError(f"read_safetensors: {str(path)!r}: tensor {name!r} has unsupported dtype {code!r}; "
-                             f"supported: {', '.join(sorted([*_ST_TO_NUMPY, 'BF16']))}")
-        itemsize = 2 if code == "BF16" else np.dtype(_ST_TO_NUMPY[code]).itemsize
-        expected = int(np.prod(shape, dtype=np.int64)) * itemsize
-        if not (0 <= begin <= end <= data_len) or end - begin != expected:
-            raise InputError(f"read_safetensors: {str(path)!r}: tensor {name!r} ({code}, shape {shape}) has data "
-                             f"offsets [{begin}, {end}] but needs {expected} bytes within a {data_len}-byte "
-                             f"buffer (truncated or corrupt file)")
-        entries.append((name, code, shape, begin, end))
+        entries.append(_safetensors_entry(path, name, info, data_len))
     state = OrderedDict()
     if entries:
         buffer = np.memmap(path, dtype=np.uint8, mode="r", offset=data_start, shape=(data_len,)) if data_len \
@@ -141,6 +134,34 @@ def read_safetensors(path) -> tuple[OrderedDict, dict]:
         finally:
             del buffer
     return state, metadata
+
+
+def _safetensors_entry(path: Path, name: str, info, data_len: int) -> tuple:
+    """(name, dtype code, shape, begin, end) of one header entry, every field checked (sizes in Python ints, so a
+    shape like [2**62, 4] cannot wrap around)."""
+    where = f"read_safetensors: {str(path)!r}: tensor {name!r}"
+    if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= set(info):
+        raise InputError(f"{where} needs dtype, shape and data_offsets, got {info!r:.200}")
+    code, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+    if not isinstance(code, str) or (code != "BF16" and code not in _ST_TO_NUMPY):
+        raise InputError(f"{where} has unsupported dtype {code!r:.50}; supported: "
+                         f"{', '.join(sorted([*_ST_TO_NUMPY, 'BF16']))}")
+    def ints(v) -> bool:
+        return isinstance(v, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in v)
+
+    if not ints(shape) or len(shape) > 64:
+        raise InputError(f"{where}: shape must be a list of non-negative ints, got {shape!r:.200}")
+    if not ints(offsets) or len(offsets) != 2:
+        raise InputError(f"{where}: data_offsets must be two non-negative ints, got {offsets!r:.200}")
+    itemsize = 2 if code == "BF16" else np.dtype(_ST_TO_NUMPY[code]).itemsize
+    expected = itemsize
+    for d in shape:
+        expected *= d
+    begin, end = offsets
+    if not (begin <= end <= data_len) or end - begin != expected:
+        raise InputError(f"{where} ({code}, shape {tuple(shape)}) has data offsets [{begin}, {end}] but needs "
+                         f"{expected} bytes within a {data_len}-byte buffer (truncated or corrupt file)")
+    return name, code, tuple(shape), begin, end
 
 
 def write_safetensors(path, state: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None) -> None:
@@ -179,14 +200,20 @@ def write_safetensors(path, state: Mapping[str, np.ndarray], metadata: Mapping[s
 
 # --------------------------------------------------------------------------------------------- other formats
 def _read_npz(path: Path) -> OrderedDict:
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise InputError(f"read_state_dict: cannot read {str(path)!r} as an .npz archive: {err}") from err
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise InputError(f"read_state_dict: {str(path)!r} holds a single array, not an .npz archive of named arrays")
-    with archive:
-        return OrderedDict((k, archive[k]) for k in archive.files)
+    from .archive import read_npz
+
+    return OrderedDict(read_npz(path, "read_state_dict"))
+
+
+def _read_ckpt(path: Path) -> OrderedDict:
+    """The model weights of a cnnkit training checkpoint (``.ckpt``)."""
+    from .training.checkpoint import load_checkpoint
+
+    state = load_checkpoint(path)
+    model = state.get("model")
+    if not isinstance(model, Mapping) or not all(isinstance(v, np.ndarray) for v in model.values()):
+        raise InputError(f"read_state_dict: {str(path)!r} is a checkpoint without model weights")
+    return OrderedDict(model)
 
 
 def _read_torch(path: Path) -> OrderedDict:
@@ -213,7 +240,7 @@ def _read_torch(path: Path) -> OrderedDict:
 
 def read_state_dict(path, format: str | None = None) -> OrderedDict:  # noqa: A002 - mirrors the file notion
     """Read a state dict file into name -> NumPy array (format from the extension unless ``format`` is given:
-    'torch', 'safetensors' or 'npz')."""
+    'torch', 'safetensors', 'npz' or 'ckpt' — the model weights of a cnnkit training checkpoint)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"read_state_dict: no such file {str(path)!r}")
@@ -222,6 +249,8 @@ def read_state_dict(path, format: str | None = None) -> OrderedDict:  # noqa: A0
         return read_safetensors(path)[0]
     if fmt == "npz":
         return _read_npz(path)
+    if fmt == "ckpt":
+        return _read_ckpt(path)
     return _read_torch(path)
 
 
@@ -245,7 +274,7 @@ def _adapt_keys(state: OrderedDict, own_keys: set[str]) -> OrderedDict:
 
 
 def load_state_dict(model, source, strict: bool = True, format: str | None = None):  # noqa: A002
-    """Load ``source`` (a file path — ``.pth``/``.pt``, ``.safetensors``, ``.npz`` — or a mapping of
+    """Load ``source`` (a file path — ``.pth``/``.pt``, ``.safetensors``, ``.npz``, a cnnkit ``.ckpt`` — or a mapping of
     name -> array/Tensor) into ``model``. Values are cast to each parameter's dtype. With ``strict`` every key
     must match; a missing key, an unexpected key or a shape mismatch raises a RuntimeError naming the key and
     both shapes. Returns ``(missing_keys, unexpected_keys)``."""

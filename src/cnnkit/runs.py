@@ -55,12 +55,14 @@ class LoadedRun:
     epoch: int
     path: Path
     runtime: str = "cnnkit"
+    resized: bool = False  # the training images were converted to the model's input: predictions convert theirs
 
 
 # ---------------------------------------------------------------------------------------------------- saved state
-def run_state(config: RunConfig, info) -> dict:
-    """What each checkpoint stores about its run (see :func:`read_run_state`)."""
-    return {"config": config.to_dict(), "data": info.to_dict()}
+def run_state(config: RunConfig, info, resized: bool = False) -> dict:
+    """What each checkpoint stores about its run (see :func:`read_run_state`); ``resized``: the training images were
+    converted to the model's size, so predictions convert theirs too."""
+    return {"config": config.to_dict(), "data": info.to_dict(), "resized": bool(resized)}
 
 
 def _legacy_config(config: dict):
@@ -81,32 +83,49 @@ def _legacy_config(config: dict):
     return RunConfig(**fields), DataInfo.from_dict(config)
 
 
+def _checked_info(info, path):
+    """A saved data description within sane bounds (a tampered one could ask for a gigantic model)."""
+    for name, high in (("in_channels", 4096), ("input_size", 16384), ("num_classes", 1_000_000)):
+        value = getattr(info, name)
+        if not 0 <= value <= high:
+            raise CheckpointError(f"{path}: the saved data description has {name}={value}, expected 0 to {high} "
+                                  f"(corrupt checkpoint)")
+    return info
+
+
 def read_run_state(state: dict, path) -> tuple[RunConfig, object]:
     """(config, data info) of a loaded checkpoint; checkpoints of the older flat-dict format are converted."""
     from .data.registry import DataInfo
 
     run = state.get("run")
     if isinstance(run, dict) and "config" in run:
-        return RunConfig.from_dict(run["config"]), DataInfo.from_dict(run.get("data", {}))
+        return RunConfig.from_dict(run["config"]), _checked_info(DataInfo.from_dict(run.get("data", {})), path)
     if isinstance(state.get("config"), dict) and "model" in state["config"]:
         return _legacy_config(state["config"])
     raise CheckpointError(f"{path}: the checkpoint has no training config (not written by cnnkit train)")
 
 
 # ---------------------------------------------------------------------------------------------------- building
-def _loaders(config: RunConfig, bundle, task, parallel=None):
+def _loaders(config: RunConfig, bundle, task, parallel=None, fit=None):
     """(train, validation, test) DataLoaders: a seeded validation split of the training set. Data-parallel
     (``parallel`` on several processes): each process's training loader serves its slice of every global batch, and
-    its evaluation loaders a contiguous share of the samples (the metrics are merged afterwards)."""
+    its evaluation loaders a contiguous share of the samples (the metrics are merged afterwards). ``fit``
+    (channels, size) converts the images for the model after the augmentation (see :func:`prepare_data`)."""
     from .data import DataLoader, TransformDataset, train_val_split
 
-    train_set, val_set = bundle.train, None
+    train_set, val_set, test_set = bundle.train, None, bundle.test
     if config.val_fraction > 0:
         train_set, val_set = train_val_split(bundle.train, config.val_fraction, seed=config.seed)
     if config.augment:
         if bundle.augmentation is None:
             raise InputError(f"dataset {bundle.name!r} has no augmentation for {bundle.task}", field="augment")
         train_set = TransformDataset(train_set, bundle.augmentation())
+    if fit is not None:
+        from .data.fit import FitImages
+
+        train_set, test_set = FitImages(train_set, *fit), FitImages(test_set, *fit)
+        val_set = FitImages(val_set, *fit) if val_set is not None else None
+    bundle = replace(bundle, test=test_set)
     collate = task.collate_fn
     if parallel is not None and parallel.world_size > 1:
         from .data import Subset
@@ -125,6 +144,72 @@ def _loaders(config: RunConfig, bundle, task, parallel=None):
     val = DataLoader(val_set, batch_size=EVAL_BATCH, collate_fn=collate) if val_set is not None else None
     test = DataLoader(bundle.test, batch_size=EVAL_BATCH, collate_fn=collate)
     return train, val, test
+
+
+def prepare_data(config: RunConfig):
+    """The run's data as its model takes it: ``(bundle, fit)``.
+
+    A classification model takes images of its natural size (the model registry's ``input_size``) unless it adapts
+    to the data's size (``input_size`` in its ``adapts``); ``config.image_size`` asks for another size. Datasets
+    that generate or read their images at a size (shapes, folder) are loaded at that size; the others are converted
+    on the fly: ``fit`` is (channels, size) for :class:`~cnnkit.data.fit.FitImages` (None when nothing changes)
+    and ``bundle.info`` describes the converted images. ``config.subset`` keeps a seeded choice of that many
+    training and test images."""
+    from .data.fit import subset_indices
+    from .data.registry import DataInfo, load_dataset
+    from .models import model_info
+
+    size, entry = config.image_size, None
+    classify = config.task == "classification" and config.model is not None
+    if classify:
+        entry = model_info(config.model)
+        if size is None and "input_size" not in entry.adapts:
+            size = entry.input_size[1]
+    bundle = load_dataset(config.dataset, config.task, config.data_dir, download=config.download, image_size=size)
+    fit = None
+    if classify:
+        info = bundle.info
+        channels = info.in_channels if "in_channels" in entry.adapts else entry.input_size[0]
+        size = size or info.input_size
+        if (channels, size) != (info.in_channels, info.input_size):
+            fit = (channels, size)
+            bundle = replace(bundle, info=DataInfo(channels, size, info.num_classes, info.classes))
+    if config.subset:
+        from .data import Subset
+
+        bundle = replace(bundle, train=Subset(bundle.train, subset_indices(len(bundle.train), config.subset,
+                                                                            config.seed)),
+                         test=Subset(bundle.test, subset_indices(len(bundle.test), config.subset, config.seed + 1)))
+    return bundle, fit
+
+
+def _check_input_fits(model, config: RunConfig, info) -> None:
+    """Refuse up front, in one line, an image size the model cannot take (one forward pass on zeros in eval mode;
+    no random numbers are drawn and no state changes)."""
+    import cnnkit as ck
+
+    from .models import model_info
+    from .models.sizes import min_input_size, models_taking
+
+    entry = model_info(config.model)
+    if (info.in_channels, info.input_size, info.input_size) == tuple(entry.input_size):
+        return
+    was_training = model.training
+    model.eval()
+    try:
+        with ck.no_grad():
+            model(ck.zeros((1, info.in_channels, info.input_size, info.input_size)))
+    except InputError as err:
+        s = info.input_size
+        natural = "x".join(map(str, entry.input_size))
+        least = min_input_size(config.model)
+        at_least = f"images of at least {least}x{least} (natural size {natural})" if least else f"{natural} images"
+        reason = str(err).split(": the output size")[0]
+        raise InputError(f"model {config.model} cannot take {info.in_channels}x{s}x{s} images ({reason}); it takes "
+                         f"{at_least}; classifiers that take {s}x{s}: {', '.join(models_taking(s)) or 'none'}",
+                         field="image_size") from None
+    finally:
+        model.train(was_training)
 
 
 def _model(config: RunConfig, info, task):
@@ -170,7 +255,6 @@ class Run:
     def _build(self, config: RunConfig, folder: Path, callbacks, checkpoint) -> None:
         import cnnkit as ck
 
-        from .data.registry import load_dataset
         from .optim.factory import make_optimizer, make_schedule
         from .training import EarlyStopping, HistoryLogger, Trainer
 
@@ -179,10 +263,12 @@ class Run:
         self.task = _task(self.config)
         c = self.config
         ck.manual_seed(c.seed)
-        self.data = load_dataset(c.dataset, c.task, c.data_dir, download=c.download, image_size=c.image_size)
+        self.data, fit = prepare_data(c)
         self.info = self.data.info
-        self.train_loader, self.val_loader, self.test_loader = _loaders(c, self.data, self.task, self.parallel)
+        self.train_loader, self.val_loader, self.test_loader = _loaders(c, self.data, self.task, self.parallel, fit)
         self.model = _model(c, self.info, self.task)
+        if c.task == "classification":
+            _check_input_fits(self.model, c, self.info)
         if c.sync_bn and self.parallel.world_size > 1:
             from .distributed import convert_sync_batchnorm
 
@@ -191,7 +277,8 @@ class Run:
                                         weight_decay=c.weight_decay, l1=c.l1)
         scheduler, per_batch = make_schedule(c.schedule, self.optimizer, c.epochs, len(self.train_loader), c.warmup,
                                              cycles=c.snapshots or 1)
-        callbacks = [*callbacks, HistoryLogger(self.folder / "history.json")]
+        callbacks = [*callbacks, HistoryLogger(self.folder / "history.json"),
+                     HistoryLogger(self.folder / "history.csv")]
         if c.snapshots:
             from .training import SnapshotCheckpoint
 
@@ -200,7 +287,8 @@ class Run:
             callbacks.append(EarlyStopping(patience=c.patience, restore_best_weights=False))
         self.trainer = Trainer(self.model, self.optimizer, task=self.task, info=self.info, scheduler=scheduler,
                                scheduler_per_batch=per_batch, callbacks=callbacks, checkpoint_dir=self.folder,
-                               run=run_state(c, self.info), parallel=self.parallel)
+                               run=run_state(c, self.info, resized=fit is not None or c.image_size is not None
+                                             or c.dataset == "folder"), parallel=self.parallel)
         if checkpoint is not None:
             self.trainer.load_checkpoint(checkpoint)
 
@@ -286,9 +374,17 @@ class Run:
     def train(self) -> RunResult:
         """Fit for the configured epochs (raises ``TrainingInterrupted`` on Ctrl-C, with the state saved), then
         evaluate the test set once and write the report and pictures."""
+        created = self.is_writer and not self.folder.exists()
         if self.is_writer:
             self.folder.mkdir(parents=True, exist_ok=True)
-        history = self.trainer.fit(self.train_loader, self.val_loader, epochs=self.config.epochs)
+        try:
+            history = self.trainer.fit(self.train_loader, self.val_loader, epochs=self.config.epochs)
+        except BaseException:
+            if created and not (self.folder / "last.ckpt").exists():  # a failed start leaves no folder behind
+                import shutil
+
+                shutil.rmtree(self.folder, ignore_errors=True)
+            raise
         report, figures = _test_report(self.trainer, self.test_loader, self.task, self.info)
         if not self.is_writer:  # the report is the same on every process; rank 0 writes it
             return RunResult(self.folder, history, report, [])
@@ -297,7 +393,8 @@ class Run:
         report.update(epochs=self.trainer.epoch, fit=diagnose(history, score=self.task.score),
                       run_folder=str(self.folder))
         write_text(self.folder / "metrics.json", json.dumps(report, indent=2))
-        files = ["last.ckpt", "best.ckpt", "history.json", "metrics.json"]
+        files = [name for name in ("last.ckpt", "best.ckpt") if (self.folder / name).exists()]
+        files += ["history.json", "history.csv", "metrics.json"]
         if self.config.snapshots:
             snapshots = sorted(self.folder.glob("snapshot-*.ckpt"), key=lambda p: int(p.stem.split("-")[1]))
             ens = evaluate_ensemble(snapshots, data_dir=self.config.data_dir)
@@ -364,21 +461,46 @@ def load_run(checkpoint, runtime: str = "auto") -> LoadedRun:
 
         return load_onnx_run(path, runtime)
     state = load_checkpoint(path)
-    config, info = read_run_state(state, path)
-    config = config.resolved()
-    if "model" not in state:
-        raise CheckpointError(f"{path}: the checkpoint has no model weights")
-    task = _task(config)
-    model = _model(config, info, task)
-    model.load_state_dict(state["model"])
+    try:
+        config, info = read_run_state(state, path)
+        config = config.validate().resolved()
+        if not isinstance(state.get("model"), dict):
+            raise CheckpointError(f"{path}: the checkpoint has no model weights")
+        task = _task(config)
+        from .nn.init import skip_init
+
+        with skip_init():  # the weights come from the checkpoint: a model they do not fit costs no memory
+            model = _model(config, info, task)
+        model.load_state_dict(state["model"])
+        epoch = int(state.get("epoch", 0))
+    except InputError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError, MemoryError) as err:
+        raise CheckpointError(f"{path}: corrupt training settings or weights ({type(err).__name__}: "
+                              f"{one_line_text(err)})") from None
     model.eval()
-    return LoadedRun(model, task, config, info, int(state.get("epoch", 0)), path)
+    _check_finite(model, path)
+    resized = bool(state["run"].get("resized", False)) if isinstance(state.get("run"), dict) else False
+    return LoadedRun(model, task, config, info, epoch, path, resized=resized)
+
+
+def one_line_text(err: BaseException) -> str:
+    return " ".join(str(err).split())[:300]
+
+
+def _check_finite(model, path) -> None:
+    """A checkpoint whose weights hold NaN or infinity cannot predict anything: refuse it, naming the tensors."""
+    bad = [name for name, t in model.state_dict().items()
+           if np.asarray(t).dtype.kind == "f" and not np.isfinite(np.asarray(t)).all()]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise CheckpointError(f"{path}: the weights hold NaN or infinite values ({', '.join(bad[:3])}{more}); "
+                              f"the training that wrote it diverged, use an earlier checkpoint")
 
 
 def evaluate_run(checkpoint, data_dir=None, dataset: str | None = None, runtime: str = "auto") -> dict:
     """The test report of a checkpoint on its run's test set (``data_dir`` overrides where the data lives). An
     ``.onnx`` model runs through ``runtime``; one without cnnkit's run metadata needs ``dataset``."""
-    from .data.registry import load_dataset
     from .training import Trainer
 
     loaded = load_run(checkpoint, runtime)
@@ -392,34 +514,46 @@ def evaluate_run(checkpoint, data_dir=None, dataset: str | None = None, runtime:
         config = replace(config, dataset=dataset)
     if data_dir:
         config = replace(config, data_dir=data_dir)
-    bundle = load_dataset(config.dataset, config.task, config.data_dir, image_size=config.image_size)
+    bundle, fit = prepare_data(replace(config, download=False))
     info = loaded.info if loaded.config is not None else bundle.info
-    _, _, test = _loaders(replace(config, val_fraction=0.0, augment=False), bundle, loaded.task)
+    _, _, test = _loaders(replace(config, val_fraction=0.0, augment=False), bundle, loaded.task, fit=fit)
     trainer = Trainer(loaded.model, None, task=loaded.task, info=info)  # evaluation only: no optimizer
     report, _ = _test_report(trainer, test, loaded.task, info)
     return {"checkpoint": str(loaded.path), "epoch": loaded.epoch, "runtime": loaded.runtime, **report}
 
 
-def predict_images(loaded: LoadedRun, paths, resize: bool = False, top_k: int = 3) -> list[dict]:
-    """Top-k classes of each image file for a classification checkpoint."""
+def predict_images(loaded: LoadedRun, paths, resize: bool = False, top_k: int = 3, invert: bool = False,
+                   batch_size: int = 64) -> list[dict]:
+    """Top-k classes of each image for a classification checkpoint. ``paths``: image files, folders (their image
+    files, sorted) or glob patterns (see :func:`cnnkit.data.images.expand_images`). Images are converted to the
+    model's channels and size when ``resize`` is set or the training images were converted (``loaded.resized``);
+    ``invert`` turns dark-on-light pictures into the light-on-dark of the digit datasets (1 - value)."""
     import cnnkit as ck
 
-    from .data.images import read_image
+    from .data.images import expand_images, read_image
 
     if loaded.task.name != "classification":
         raise InputError(f"{loaded.path} is a {loaded.task.name} checkpoint; predicting classes needs a "
                          f"classification one", field="checkpoint")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise InputError(f"predict: top_k must be an int >= 1, got {top_k!r}", field="top_k")
     info = loaded.info
-    images = np.stack([read_image(p, info.in_channels, info.input_size, resize=resize) for p in paths])
-    with ck.no_grad():
-        probs = ck.functional.softmax(loaded.model(ck.tensor(images)), dim=1).numpy()
-    classes = list(info.classes) or [str(i) for i in range(probs.shape[1])]
-    k = max(1, min(top_k, probs.shape[1]))
+    files = expand_images(paths)
+    resize = resize or loaded.resized  # the training images were converted: convert these the same way
     results = []
-    for path, p in zip(paths, probs, strict=True):
-        top = np.argsort(-p)[:k]
-        results.append({"image": str(path), "top": [{"class": classes[i], "index": int(i),
-                                                      "probability": round(float(p[i]), 6)} for i in top]})
+    for start in range(0, len(files), batch_size):
+        chunk = files[start:start + batch_size]
+        images = np.stack([read_image(p, info.in_channels, info.input_size, resize=resize) for p in chunk])
+        if invert:
+            images = 1.0 - images
+        with ck.no_grad():
+            probs = ck.functional.softmax(loaded.model(ck.tensor(images)), dim=1).numpy()
+        classes = list(info.classes) or [str(i) for i in range(probs.shape[1])]
+        k = min(top_k, probs.shape[1])
+        for path, p in zip(chunk, probs, strict=True):
+            top = np.argsort(-p, kind="stable")[:k]
+            results.append({"image": str(path), "top": [{"class": classes[i], "index": int(i),
+                                                          "probability": round(float(p[i]), 6)} for i in top]})
     return results
 
 
@@ -431,7 +565,6 @@ def evaluate_ensemble(checkpoints, data_dir=None) -> dict:
     (accuracy of the vote) and ``best_member`` (index of the member with the lowest test loss)."""
     import cnnkit as ck
 
-    from .data.registry import load_dataset
     from .models.ensemble import Ensemble, ensemble_report
 
     paths = [Path(c) for c in checkpoints]
@@ -451,8 +584,8 @@ def evaluate_ensemble(checkpoints, data_dir=None) -> dict:
                              f"{first.info.input_size}x{first.info.input_size}); an ensemble needs members of the same "
                              f"data", field="checkpoint")
     config = replace(first.config, data_dir=data_dir) if data_dir else first.config
-    bundle = load_dataset(config.dataset, config.task, config.data_dir, image_size=config.image_size)
-    _, _, test = _loaders(replace(config, val_fraction=0.0, augment=False), bundle, first.task)
+    bundle, fit = prepare_data(replace(config, download=False))
+    _, _, test = _loaders(replace(config, val_fraction=0.0, augment=False), bundle, first.task, fit=fit)
     ensemble = Ensemble([run.model for run in loaded])
     ensemble.eval()
     probs, labels = [], []

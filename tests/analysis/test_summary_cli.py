@@ -52,8 +52,12 @@ def test_bad_arguments_exit_2(capsys):
 
 
 def test_input_that_does_not_fit_is_a_clean_error(capsys):
-    assert summary_main(["lenet5", "--input", "1x32x32"]) == 1
-    assert "forward pass of LeNet5" in capsys.readouterr().err
+    assert summary_main(["lenet5", "--input", "1x32x32"]) == 2  # the user's mistake: one line, exit 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("cnnkit: error: summary: ") and "forward pass of LeNet5" in err[0]
+    assert summary_main(["nosuchmodel"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("cnnkit: error: summary: unknown model")
 
 
 def test_other_channel_counts_and_sizes(capsys):

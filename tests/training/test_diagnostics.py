@@ -72,13 +72,22 @@ def test_tensorboard_gets_the_history_numbers(tmp_path):
                       callbacks=[GradientStats(), TensorBoard(tmp_path)]).fit(train, val, epochs=2)
     files = list(tmp_path.glob("events.out.tfevents.*"))
     assert len(files) == 1
-    data, scalars = files[0].read_bytes(), {}
+    data, scalars, histograms = files[0].read_bytes(), {}, {}
     while data:  # TFRecord: length (8 bytes), its CRC (4), the record, its CRC (4)
         n = int.from_bytes(data[:8], "little")
         event = Event.FromString(data[12:12 + n])
         data = data[16 + n:]
         for value in event.summary.value:
-            scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+            if value.HasField("histo"):
+                histograms.setdefault(value.tag, []).append((event.step, value.histo))
+            else:
+                scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+    assert [step for step, _ in scalars["lr"]] == [1, 2]
+    weight = model[0].weight.data
+    assert [step for step, _ in histograms["weights/0.weight"]] == [1, 2]
+    last = histograms["weights/0.weight"][-1][1]
+    assert (last.num, last.min, last.max) == (weight.size, pytest.approx(weight.min()), pytest.approx(weight.max()))
+    assert [step for step, _ in histograms["gradients/5.bias"]] == [1, 2]
     assert scalars["loss"] == [(1, pytest.approx(history["loss"][0])), (2, pytest.approx(history["loss"][1]))]
     assert [v for _, v in scalars["grad_norm/0"]] == pytest.approx(history["grad_norm/0"])
 

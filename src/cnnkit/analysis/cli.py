@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..errors import InputError
+
 __all__ = ["summary_main", "build_parser", "parse_input_size"]
 
 
@@ -56,7 +58,8 @@ def build_parser(prog: str = "cnnkit summary") -> argparse.ArgumentParser:
     parser.add_argument("--explain", action="store_true",
                         help="add each conv/pool layer's output-size and parameter formulas")
     parser.add_argument("--num-classes", type=_positive, default=None, help="number of output classes")
-    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="input dtype")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                        help="input dtype (default float32)")
     return parser
 
 
@@ -76,11 +79,11 @@ def summary_main(argv: list[str] | None = None) -> int:
             print(f"{known:18s} {size:10s} {models.model_description(known)}")
         return 0
     if args.model is None:
-        print("cnnkit summary: a model name is required (see `cnnkit summary --list`)", file=sys.stderr)
+        print("cnnkit: error: summary: a model name is required (see `cnnkit summary --list`)", file=sys.stderr)
         return 2
     name = args.model.lower()
     if name not in models.list_models():
-        print(f"cnnkit summary: unknown model {args.model!r}. Known models: {', '.join(models.list_models())}",
+        print(f"cnnkit: error: summary: unknown model {args.model!r}; Known models: {', '.join(models.list_models())}",
               file=sys.stderr)
         return 2
     input_size = args.input or models.model_input_size(name)
@@ -89,14 +92,16 @@ def summary_main(argv: list[str] | None = None) -> int:
         model = models.build_model(name, num_classes=args.num_classes, in_channels=input_size[0] if spatial else None,
                                    input_size=input_size[1] if spatial else None)
     except (TypeError, ValueError) as err:
-        print(f"cnnkit summary: cannot build {name} for input {list(input_size)}: {err}", file=sys.stderr)
+        print(f"cnnkit: error: summary: cannot build {name} for input {list(input_size)}: {err}", file=sys.stderr)
         return 2
     try:
         result = summary(model, (args.batch, *input_size), depth=args.depth, dtype=args.dtype,
                          explain=args.explain)
     except (RuntimeError, ValueError) as err:
-        print(f"cnnkit summary: {err}", file=sys.stderr)
-        return 1
+        message = " ".join(str(err).split())
+        print(f"cnnkit: error: {message if message.startswith('summary') else 'summary: ' + message}",
+              file=sys.stderr)
+        return 2 if isinstance(err, InputError) else 1
     print(result.to_json() if args.json else result.format_table())
     return 0
 

@@ -18,34 +18,24 @@ IMG_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 def _open_image(path: Path, mode: str | None, size: tuple[int, int] | None) -> np.ndarray:
     """float32 CHW in [0, 1]. ``mode`` None keeps grayscale files as 1 channel, everything else becomes RGB.
 
-    16-bit grayscale files keep their precision (values / 65535).
+    16-bit and floating-point files are converted by their real range (see :mod:`cnnkit.data.images`).
     """
-    from PIL import Image
+    from .images import open_image
 
-    bilinear = getattr(Image, "Resampling", Image).BILINEAR
-    with Image.open(path) as im:
-        im.load()
-        gray = im.mode in ("1", "L", "LA", "I", "F") or im.mode.startswith("I;16")
-        target = mode if mode is not None else ("L" if gray else "RGB")
-        if im.mode == "I" or im.mode.startswith("I;16"):  # high bit depth: go through float32
-            fim = im.convert("F")
-            if size is not None and fim.size != (size[1], size[0]):
-                fim = fim.resize((size[1], size[0]), bilinear)
-            arr = np.asarray(fim, dtype=np.float32)
-            scale = 65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
-            arr = np.clip(arr / np.float32(scale), 0.0, 1.0)[None]
-            return np.repeat(arr, 3, axis=0) if target == "RGB" else arr
-        if im.mode != target:
-            im = im.convert(target)
-        if size is not None and im.size != (size[1], size[0]):
-            im = im.resize((size[1], size[0]), bilinear)
-        arr = np.asarray(im, dtype=np.uint8)
-    arr = arr[None, :, :] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-    return arr.astype(np.float32) / np.float32(255)
+    return open_image(path, mode, size)
+
+
+def _warn_links(links: list[str]) -> None:
+    """Folder links are never followed (a link out of the tree, or back into it, would mislabel images or loop)."""
+    if links:
+        listed = ", ".join(sorted(links)[:5]) + (f" and {len(links) - 5} more" if len(links) > 5 else "")
+        warnings.warn(f"ImageFolder: skipping {len(links)} linked folder(s) (folder links are not followed): "
+                      f"{listed}", stacklevel=4)
 
 
 class ImageFolder(Dataset):
-    """Images in ``root/<class>/**/<file>`` (.png, .jpg, .jpeg, .bmp), labelled by their class folder.
+    """Images in ``root/<class>/**/<file>`` (.png, .jpg, .jpeg, .bmp), labelled by their class folder. Links to
+    folders (class folders included) are skipped with a warning; links to files are read.
 
     ``classes``: sorted folder names; ``class_to_idx``; ``samples``: ``[(path, class_index), ...]`` (sorted);
     ``targets``. Items are ``(image, label)``, ``image`` float32 (C, H, W) in [0, 1]: ``mode='RGB'`` (default,
@@ -104,18 +94,22 @@ class ImageFolder(Dataset):
         """Sorted class folder names (hidden ones ignored) and their indices."""
         if not root.is_dir():
             raise FileNotFoundError(f"ImageFolder: root folder not found: {root}")
-        classes = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+        entries = [e for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")]
+        _warn_links([e.path for e in entries if e.is_symlink()])
+        classes = sorted(e.name for e in entries if not e.is_symlink())
         if not classes:
             raise FileNotFoundError(f"ImageFolder: no class folders in {root}; expected root/<class>/<image files>")
         return classes, {c: i for i, c in enumerate(classes)}
 
     def _scan(self) -> list[tuple[Path, int]]:
-        samples, empty = [], []
+        samples, empty, skipped = [], [], []
         for cls in self.classes:
             found = []
             walk = []
-            for folder, dirs, files in os.walk(self.root / cls, followlinks=True):
+            for folder, dirs, files in os.walk(self.root / cls, followlinks=False):
                 dirs[:] = [d for d in dirs if not d.startswith(".")]
+                links = [os.path.join(folder, d) for d in dirs if os.path.islink(os.path.join(folder, d))]
+                skipped.extend(links)
                 walk.append((folder, files))
             for folder, files in sorted(walk):  # the order torchvision uses
                 for f in sorted(files):
@@ -124,6 +118,7 @@ class ImageFolder(Dataset):
             if not found:
                 empty.append(cls)
             samples.extend(found)
+        _warn_links(skipped)
         if empty:
             raise FileNotFoundError(
                 f"ImageFolder: no image files ({', '.join(self.extensions)}) for the classes {empty} in {self.root}"

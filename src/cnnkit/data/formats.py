@@ -35,42 +35,60 @@ IDX_DTYPES = {
 _IDX_CODES = {np.dtype(d).newbyteorder("="): code for code, d in IDX_DTYPES.items()}
 
 
-def _read_bytes(path: Path, owner: str) -> bytes:
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{owner}: file not found: {path}") from None
-    except (OSError, EOFError, zlib.error) as err:
-        msg = f"{owner}: {path} is not a readable gzip file ({err}); replace it with a good copy"
-        raise DatasetError(msg) from None
+# A gzip-compressed IDX file may declare at most max(IDX_MIN_CAP, IDX_MAX_EXPANSION x its file size) bytes of data
+# (MNIST's files inflate 2-5x); a larger claim is refused before anything is allocated or inflated.
+IDX_MAX_EXPANSION = 100
+IDX_MIN_CAP = 64 * 2 ** 20
 
 
-def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
-    """Array from the bytes of an IDX file (native byte order), with clear errors for a corrupt header or size."""
-    if len(raw) < 4:
-        raise DatasetError(f"read_idx: {name} is truncated: {len(raw)} bytes, shorter than the 4-byte IDX header")
-    if raw[0] != 0 or raw[1] != 0:
+def _idx_header(read, name: str) -> tuple[np.dtype, tuple[int, ...], int]:
+    """(dtype, dims, header length) from a reader of the first bytes of an IDX stream."""
+    head = read(4)
+    if len(head) < 4:
+        raise DatasetError(f"read_idx: {name} is truncated: {len(head)} bytes, shorter than the 4-byte IDX header")
+    if head[0] != 0 or head[1] != 0:
         raise DatasetError(
-            f"read_idx: {name} is not an IDX file: magic number 0x{raw[:4].hex()} should start with two zero bytes"
+            f"read_idx: {name} is not an IDX file: magic number 0x{head[:4].hex()} should start with two zero bytes"
         )
-    code, ndim = raw[2], raw[3]
+    code, ndim = head[2], head[3]
     if code not in IDX_DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in IDX_DTYPES)
         raise DatasetError(f"read_idx: {name} has unknown IDX dtype code 0x{code:02X} (expected one of {known})")
     if ndim == 0:
         raise DatasetError(f"read_idx: {name} declares 0 dimensions; expected at least 1")
     header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DatasetError(
-            f"read_idx: {name} is truncated inside its header: {ndim} dimensions need {header} bytes, got {len(raw)}"
-        )
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    dtype = IDX_DTYPES[code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    got = len(raw) - header
+    raw_dims = read(4 * ndim)
+    if len(raw_dims) < 4 * ndim:
+        raise DatasetError(f"read_idx: {name} is truncated inside its header: {ndim} dimensions need {header} bytes, "
+                           f"got {4 + len(raw_dims)}")
+    dims = tuple(int(d) for d in np.frombuffer(raw_dims, dtype=">u4"))
+    return IDX_DTYPES[code], dims, header
+
+
+def _idx_nbytes(dtype: np.dtype, dims: tuple[int, ...]) -> int:
+    n = dtype.itemsize
+    for d in dims:  # Python ints: no overflow
+        n *= d
+    return n
+
+
+def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
+    """Array from the bytes of an IDX file (native byte order), with clear errors for a corrupt header or size."""
+    pos = [0]
+
+    def read(n):
+        chunk = raw[pos[0]:pos[0] + n]
+        pos[0] += len(chunk)
+        return chunk
+
+    dtype, dims, header = _idx_header(read, name)
+    expected, got = _idx_nbytes(dtype, dims), len(raw) - header
+    _check_idx_size(name, dtype, dims, expected, got)
+    arr = np.frombuffer(raw, dtype=dtype, count=expected // dtype.itemsize, offset=header).reshape(dims)
+    return arr.astype(dtype.newbyteorder("="), copy=True)
+
+
+def _check_idx_size(name, dtype, dims, expected: int, got: int) -> None:
     if got < expected:
         raise DatasetError(
             f"read_idx: {name} is truncated: dims {dims} of {dtype.newbyteorder('=').name} need {expected} bytes "
@@ -81,14 +99,51 @@ def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
             f"read_idx: {name} has {got - expected} unexpected trailing bytes after {expected} bytes of data "
             f"(dims {dims}); the header does not match the file"
         )
-    arr = np.frombuffer(raw, dtype=dtype, count=expected // dtype.itemsize, offset=header).reshape(dims)
-    return arr.astype(dtype.newbyteorder("="), copy=True)
 
 
 def read_idx(path) -> np.ndarray:
-    """Read an IDX file (raw or ``.gz``) into an array in native byte order."""
+    """Read an IDX file (raw or ``.gz``) into an array in native byte order.
+
+    The header is checked before any data is read: an uncompressed file must hold exactly the declared bytes, and
+    a gzip file may declare at most ``max(IDX_MIN_CAP, IDX_MAX_EXPANSION x`` its size ``)`` bytes; the data is then
+    inflated in a stream straight into the array (memory: the array, once)."""
     path = Path(path)
-    return parse_idx(_read_bytes(path, "read_idx"), name=str(path))
+    name = str(path)
+    try:
+        size = path.stat().st_size
+        gz = path.suffix == ".gz"
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+            dtype, dims, header = _idx_header(f.read, name)
+            expected = _idx_nbytes(dtype, dims)
+            if gz:
+                cap = max(IDX_MIN_CAP, IDX_MAX_EXPANSION * size)
+                if expected > cap:
+                    raise DatasetError(f"read_idx: {name} declares dims {dims} ({expected} bytes of data) in a "
+                                       f"{size}-byte gzip file; more than {cap} bytes is refused (a corrupt header "
+                                       f"or a compression bomb)")
+            else:
+                _check_idx_size(name, dtype, dims, expected, size - header)
+            out = np.empty(expected // dtype.itemsize, dtype=dtype)
+            view = memoryview(out.view(np.uint8))
+            done = 0
+            while done < expected:
+                got = f.readinto(view[done:done + (1 << 20)])
+                if not got:
+                    break
+                done += got
+            extra = len(f.read(1 << 16)) if done == expected else 0
+            if done < expected:
+                _check_idx_size(name, dtype, dims, expected, done)
+            if extra:
+                count = str(extra) if extra < 1 << 16 else f"at least {extra}"
+                raise DatasetError(f"read_idx: {name} has {count} unexpected trailing bytes after {expected} bytes "
+                                   f"of data (dims {dims}); the header does not match the file")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"read_idx: file not found: {path}") from None
+    except (OSError, EOFError, zlib.error) as err:
+        msg = f"read_idx: {path} is not a readable gzip file ({err}); replace it with a good copy"
+        raise DatasetError(msg) from None
+    return out.reshape(dims).astype(dtype.newbyteorder("="), copy=False)
 
 
 def write_idx(path, array) -> None:

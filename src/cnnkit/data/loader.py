@@ -99,16 +99,84 @@ def _prefetch_worker(fetch, batches, out: queue.Queue, stop: threading.Event) ->
         put((_ERROR, err))
 
 
+_WORKER_FETCH: dict = {}  # token -> the epoch's fetch function, inherited by forked worker processes
+
+
+def _worker_fetch(key, number: int, idx: np.ndarray):
+    batch = _WORKER_FETCH[key](number, idx)
+    return _plain(batch)
+
+
+def _plain(batch):
+    """Tensors as arrays for the trip back from a worker process (and :func:`_tensorize` on arrival)."""
+    if isinstance(batch, Tensor):
+        return ("__tensor__", batch.data)
+    if isinstance(batch, (list, tuple)):
+        items = [_plain(b) for b in batch]
+        return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
+    if isinstance(batch, dict):
+        return {k: _plain(v) for k, v in batch.items()}
+    return batch
+
+
+def _unplain(batch):
+    if isinstance(batch, tuple) and len(batch) == 2 and isinstance(batch[0], str) and batch[0] == "__tensor__":
+        return Tensor._wrap(batch[1])
+    if isinstance(batch, (list, tuple)):
+        items = [_unplain(b) for b in batch]
+        return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
+    if isinstance(batch, dict):
+        return {k: _unplain(v) for k, v in batch.items()}
+    return batch
+
+
+class _WorkerPool:
+    """Batches built by ``workers`` forked processes, handed out in the epoch's order (each batch draws from its own
+    seeded random stream, so the result does not depend on which process built it). At most ``2 x workers`` batches
+    are built ahead."""
+
+    def __init__(self, fetch, batches: list, workers: int):
+        import multiprocessing as mp
+
+        self._key = (id(self), len(_WORKER_FETCH))
+        _WORKER_FETCH[self._key] = fetch
+        self._pool = mp.get_context("fork").Pool(workers)
+        self._pending: collections.deque = collections.deque()
+        self._todo = iter(batches)
+        self._ahead = 2 * workers
+        self._fill()
+
+    def _fill(self) -> None:
+        while len(self._pending) < self._ahead:
+            nxt = next(self._todo, None)
+            if nxt is None:
+                return
+            self._pending.append(self._pool.apply_async(_worker_fetch, (self._key, *nxt)))
+
+    def next(self):
+        result = self._pending.popleft()
+        self._fill()
+        return _unplain(result.get())
+
+    def close(self) -> None:
+        _WORKER_FETCH.pop(self._key, None)
+        self._pool.terminate()
+        self._pool.join()
+
+
 class _LoaderIterator:
     """One epoch of a DataLoader."""
 
-    def __init__(self, loader: DataLoader, token: int, batches: list, fetch, prefetch: int):
+    def __init__(self, loader: DataLoader, token: int, batches: list, fetch, prefetch: int, workers: int = 0):
         self._loader, self._token = loader, token
         self._batches, self._fetch = batches, fetch
         self._pos = 0
         self._thread = None
+        self._workers = None
         self._done = not batches
-        if prefetch and batches:
+        if workers and batches:
+            self._workers = _WorkerPool(fetch, batches, workers)
+        elif prefetch and batches:
             self._queue: queue.Queue = queue.Queue(maxsize=prefetch)
             self._stop = threading.Event()
             self._thread = threading.Thread(
@@ -140,7 +208,13 @@ class _LoaderIterator:
     def __next__(self):
         if self._done:
             raise StopIteration
-        if self._thread is not None:
+        if self._workers is not None:
+            try:
+                batch = self._workers.next()
+            except BaseException:
+                self.close()
+                raise
+        elif self._thread is not None:
             batch = self._next_prefetched()
         else:
             number, idx = self._batches[self._pos]
@@ -155,6 +229,9 @@ class _LoaderIterator:
     def close(self) -> None:
         """Stop the prefetch thread (called when the loop ends or is broken)."""
         self._done = True
+        workers, self._workers = self._workers, None
+        if workers is not None:
+            workers.close()
         thread, self._thread = self._thread, None
         if thread is not None:
             self._stop.set()
@@ -183,7 +260,9 @@ class DataLoader:
     Random transforms that use the default generator draw from a per-batch stream seeded from the epoch's
     draw and the batch number, so results do not depend on ``prefetch`` and a resumed epoch repeats them.
     ``prefetch=k`` builds up to ``k`` batches ahead in a background thread (same order; an error is re-raised
-    here; breaking the loop stops the thread). ``fast``: when the dataset can index whole arrays (e.g.
+    here; breaking the loop stops the thread). ``num_workers=k`` builds batches in ``k`` worker processes (forked;
+    at most ``2k`` batches ahead) and hands them out in the same order with the same random draws as without
+    workers; an error in a worker is re-raised here. ``fast``: when the dataset can index whole arrays (e.g.
     :class:`ArrayDataset`, ``Digits``, ``MNIST``) and has no per-item transform, batches are cut by fancy
     indexing instead of item by item (same result).
 
@@ -203,6 +282,7 @@ class DataLoader:
         generator: np.random.Generator | None = None,
         prefetch: int = 0,
         fast: bool = True,
+        num_workers: int = 0,
     ):
         if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
             raise InputTypeError(f"DataLoader: dataset needs __getitem__ and __len__, got {type(dataset).__name__}")
@@ -210,6 +290,14 @@ class DataLoader:
             raise InputError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if isinstance(prefetch, bool) or not isinstance(prefetch, numbers.Integral) or prefetch < 0:
             raise InputError(f"DataLoader: prefetch must be an int >= 0, got {prefetch!r}")
+        if isinstance(num_workers, bool) or not isinstance(num_workers, numbers.Integral) or num_workers < 0:
+            raise InputError(f"DataLoader: num_workers must be an int >= 0, got {num_workers!r}")
+        if num_workers:
+            import multiprocessing as mp
+
+            if "fork" not in mp.get_all_start_methods():
+                raise InputError("DataLoader: worker processes need the 'fork' start method, which this platform "
+                                 "lacks; use num_workers=0 (and prefetch=) here")
         if sampler is not None and shuffle:
             raise InputError("DataLoader: sampler and shuffle=True are mutually exclusive")
         if collate_fn is not None and not callable(collate_fn):
@@ -221,6 +309,7 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.collate_fn = default_collate if collate_fn is None else collate_fn
         self.prefetch = int(prefetch)
+        self.num_workers = int(num_workers)
         self.fast = bool(fast) and self.collate_fn is default_collate and hasattr(dataset, "_get_batch")
         self.generator = make_rng(generator, seed, "DataLoader")
         self._epoch = 0
@@ -289,7 +378,8 @@ class DataLoader:
         self._token += 1
         self._served = start
         self._in_epoch = bool(batches)
-        return _LoaderIterator(self, self._token, batches, self._make_fetch(epoch_seed), self.prefetch)
+        return _LoaderIterator(self, self._token, batches, self._make_fetch(epoch_seed), self.prefetch,
+                               self.num_workers)
 
     # Two seams for loaders that serve part of each batch (cnnkit.distributed.ShardedLoader): the (number, indices)
     # batches of an epoch from its order, and extra words for the per-batch random stream.

@@ -31,7 +31,20 @@ def run_experiment(name: str, out=None, epochs: int | None = None, seed: int = 0
     if name not in EXPERIMENTS:
         raise InputError(f"experiment: unknown experiment {name!r}; expected one of {', '.join(EXPERIMENTS)}",
                          field="name")
-    out = Path(out or f"runs/experiment-{name}")
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise InputError(f"experiment: epochs must be an int >= 1, got {epochs!r}", field="epochs")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InputError(f"experiment: seed must be an int >= 0, got {seed!r}", field="seed")
+    if out is None:  # like a training run: a new numbered folder rather than over the previous results
+        from ..runs import free_folder
+
+        out = free_folder(Path("runs") / f"experiment-{name}")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"experiment: {out} exists and is not a folder", field="out")
+    if (out / f"{name}.json").exists():
+        raise InputError(f"experiment: {out} already holds the results of {name}; choose another folder",
+                         field="out")
     out.mkdir(parents=True, exist_ok=True)
     result = EXPERIMENTS[name](out, **({"epochs": epochs} if epochs else {}), seed=seed)
     write_text(out / f"{name}.json", json.dumps(result, indent=2))

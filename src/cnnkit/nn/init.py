@@ -7,6 +7,8 @@ records nothing for autograd and returns the tensor. Random draws come from the 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import numbers
 import warnings
@@ -268,3 +270,35 @@ def bilinear_(tensor):
         for i in range(min(arr.shape[0], arr.shape[1])):
             arr[i, i] = kernel
     return tensor
+
+
+_SKIP = False
+
+
+@contextlib.contextmanager
+def skip_init():
+    """Build modules without initialising their parameters, for a model whose weights are loaded right after:
+    the parameters' memory stays untouched (a model too big for the weights offered costs no memory before the
+    load refuses it) and no random numbers are drawn."""
+    global _SKIP
+    old, _SKIP = _SKIP, True
+    try:
+        yield
+    finally:
+        _SKIP = old
+
+
+def _skippable(fn):
+    @functools.wraps(fn)
+    def init(tensor, *args, **kwargs):
+        if _SKIP:
+            return tensor
+        return fn(tensor, *args, **kwargs)
+
+    return init
+
+
+for _name, _fn in list(globals().items()):
+    if _name.endswith("_") and not _name.startswith("_") and callable(_fn):
+        globals()[_name] = _skippable(_fn)
+del _name, _fn

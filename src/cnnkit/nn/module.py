@@ -439,6 +439,8 @@ class Module:
         target = _to_dtype(dtype)
         if target.kind != "f":
             raise InputTypeError(f"{self._get_name()}.to only accepts floating point dtypes, but got {target}")
+        if target not in (np.float32, np.float64):
+            raise InputTypeError(f"{self._get_name()}.to: cnnkit computes in float32 or float64, got {target}")
         self._cast(target)
         return self
 

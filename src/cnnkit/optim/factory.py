@@ -73,7 +73,9 @@ def make_schedule(name: str, optimizer, epochs: int, steps_per_epoch: int, warmu
             raise InputError("a one-cycle schedule has its own warm-up; it cannot be combined with another",
                              field="warmup")
         max_lr = optimizer.param_groups[0]["lr"]
-        return S.OneCycleLR(optimizer, max_lr=max_lr, total_steps=epochs * steps_per_epoch), True
+        cycle = "momentum" in optimizer.defaults or "betas" in optimizer.defaults  # (Adagrad has neither)
+        return S.OneCycleLR(optimizer, max_lr=max_lr, total_steps=epochs * steps_per_epoch,
+                            cycle_momentum=cycle), True
     schedulers = {
         "none": lambda: None,
         "step": lambda: S.StepLR(optimizer, step_size=max(1, main_epochs // 3), gamma=0.1),

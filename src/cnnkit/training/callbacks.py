@@ -177,9 +177,11 @@ class LRSchedulerStep(Callback):
 
 
 class HistoryLogger(Callback):
-    """Rewrite the history as JSON (``.json``) or CSV (``.csv``) after every epoch, atomically."""
+    """Rewrite the history as JSON (``.json``) or CSV (``.csv``) after every epoch, atomically. The trainer calls it
+    after its checkpoint, so the history never lists an epoch the checkpoint lacks."""
 
     writes_files = True
+    after_checkpoint = True
 
     def __init__(self, path):
         self.path = Path(path)
@@ -197,9 +199,11 @@ class ProgressBar(Callback):
 
     writes_files = True
 
-    def __init__(self, stream=None, bar: bool = True):
+    def __init__(self, stream=None, bar: bool | None = True):
         self.stream = stream or sys.stderr
-        self.bar = bar
+        isatty = getattr(self.stream, "isatty", None)
+        # a bar redraws its line with carriage returns: only on a terminal (a log file gets the epoch lines)
+        self.bar = bool(bar) and bool(isatty and isatty())
         self._tqdm = None
 
     def on_epoch_begin(self, trainer, logs):

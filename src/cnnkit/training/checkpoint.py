@@ -7,9 +7,7 @@ loaded (``allow_pickle=False``), so a checkpoint from an untrusted source cannot
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -44,15 +42,22 @@ def _split(obj, prefix: str, arrays: dict):
     return obj
 
 
-def _join(obj, arrays):
+def _join(obj, arrays, path=None):
     if isinstance(obj, dict):
         if set(obj) == {"__array__"}:
-            return arrays[obj["__array__"]]
-        if set(obj) == {"__items__"}:
-            return {(tuple(k) if isinstance(k, list) else k): _join(v, arrays) for k, v in obj["__items__"]}
-        return {k: _join(v, arrays) for k, v in obj.items()}
+            name = obj["__array__"]
+            if not isinstance(name, str) or name not in arrays:
+                raise CheckpointError(f"checkpoint: {path} lacks the array {name!r} that its index lists "
+                                      f"(truncated or edited file)")
+            return arrays[name]
+        if set(obj) == {"__items__"} and isinstance(obj["__items__"], list):
+            items = obj["__items__"]
+            if not all(isinstance(kv, list) and len(kv) == 2 for kv in items):
+                raise CheckpointError(f"checkpoint: {path} has a corrupt index (an item list)")
+            return {(tuple(k) if isinstance(k, list) else k): _join(v, arrays, path) for k, v in items}
+        return {k: _join(v, arrays, path) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_join(v, arrays) for v in obj]
+        return [_join(v, arrays, path) for v in obj]
     return obj
 
 
@@ -60,32 +65,45 @@ def save_checkpoint(path, payload: dict) -> Path:
     """Write ``payload`` (nested dicts/lists of arrays, numbers, strings) atomically to ``path``."""
     arrays: dict[str, np.ndarray] = {}
     meta = {"format": FORMAT, "version": VERSION, "payload": _split(payload, "p", arrays)}
-    buffer = io.BytesIO()
-    np.savez(buffer, __meta__=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8), **arrays)
-    with atomic_write(path) as f:
-        f.write(buffer.getbuffer())
+    with atomic_write(path) as f:  # straight into the temporary file (no second copy of the weights in memory)
+        np.savez(f, __meta__=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8), **arrays)
     return Path(path)
 
 
 def load_checkpoint(path) -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint`, naming what is wrong with a bad file."""
+    """Read a checkpoint written by :func:`save_checkpoint`, naming what is wrong with a bad file. The archive is
+    read with :func:`cnnkit.archive.read_npz`: sizes are checked before anything is allocated and no pickled
+    data is ever loaded."""
+    from ..archive import read_npz
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint: no file at {path}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if "__meta__" not in archive.files:
-                raise CheckpointError(f"checkpoint: {path} is an .npz archive but not a cnnkit checkpoint "
-                                      f"(no __meta__ entry)")
-            meta = json.loads(archive["__meta__"].tobytes().decode("utf-8"))
-            if meta.get("format") != FORMAT:
-                raise CheckpointError(f"checkpoint: {path} has format {meta.get('format')!r}, expected {FORMAT!r}")
-            if not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
-                raise CheckpointError(f"checkpoint: {path} is format version {meta.get('version')}, this cnnkit "
-                                      f"reads versions <= {VERSION}; upgrade cnnkit")
-            arrays = {name: archive[name] for name in archive.files if name != "__meta__"}
-    except CheckpointError:
-        raise
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"checkpoint: {path} is corrupt or not a cnnkit checkpoint ({err})") from None
-    return _join(meta["payload"], arrays)
+        arrays = read_npz(path, "checkpoint")
+    except InputError as err:
+        raise CheckpointError(f"{err}: corrupt or not a cnnkit checkpoint") from None
+    if "__meta__" not in arrays:
+        raise CheckpointError(f"checkpoint: {path} is an .npz archive but not a cnnkit checkpoint (no __meta__ entry)")
+    raw = arrays.pop("__meta__")
+    try:
+        if raw.dtype != np.uint8 or raw.ndim != 1:
+            raise ValueError(f"expected bytes, got {raw.dtype} {raw.shape}")
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
+        raise CheckpointError(f"checkpoint: {path} has a corrupt index ({err})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise CheckpointError(f"checkpoint: {path} has format {found!r}, expected {FORMAT!r}")
+    version = meta.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version > VERSION:
+        raise CheckpointError(f"checkpoint: {path} is format version {version}, this cnnkit reads versions "
+                              f"<= {VERSION}; upgrade cnnkit")
+    try:
+        payload = _join(meta.get("payload"), arrays, path)
+    except RecursionError:
+        raise CheckpointError(f"checkpoint: {path} has a corrupt index (nested too deeply)") from None
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"checkpoint: {path} has a corrupt index (its payload is a "
+                              f"{type(payload).__name__}, expected a dict)")
+    return payload

@@ -48,6 +48,7 @@ class RunConfig:
     model_kwargs: dict = field(default_factory=dict)
     sync_bn: bool = False  # data-parallel: batch-norm statistics over the global batch (no effect on one process)
     snapshots: int = 0  # > 0: a snapshot ensemble, the cosine schedule restarted this many times, a checkpoint each
+    subset: int = 0  # > 0: train and test on a seeded choice of this many images of each set (quick trials)
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> RunConfig:
@@ -80,7 +81,7 @@ class RunConfig:
             raise InputError(f"run config: unknown schedule {self.schedule!r}; expected one of "
                              f"{', '.join(SCHEDULES)}", field="schedule")
         for name, low in (("epochs", 1), ("batch_size", 1), ("warmup", 0), ("seed", 0), ("patience", 0),
-                          ("snapshots", 0)):
+                          ("snapshots", 0), ("subset", 0)):
             integer(name, low)
         if self.image_size is not None:
             integer("image_size", 4)

@@ -225,10 +225,12 @@ class GradientStats(Callback):
 
 class TensorBoard(Callback):
     """Write every number of each epoch's history record (losses, metrics, learning rate and the per-layer
-    diagnostics of callbacks listed before this one) as TensorBoard scalars under ``logdir``. Needs the
-    ``tensorboardX`` package (``pip install 'cnnkit[tensorboard]'``)."""
+    diagnostics of callbacks listed before this one) as TensorBoard scalars under ``logdir``, and with
+    ``histograms`` (default) each parameter's values (``weights/<name>``) and last gradient (``gradients/<name>``)
+    as histograms. Needs the ``tensorboardX`` package (``pip install 'cnnkit[tensorboard]'``)."""
 
-    def __init__(self, logdir):
+    def __init__(self, logdir, histograms: bool = True):
+        self.histograms = bool(histograms)
         try:
             from tensorboardX import SummaryWriter
         except ImportError:
@@ -247,6 +249,12 @@ class TensorBoard(Callback):
         for key, value in record.items():
             if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool):
                 self.writer.add_scalar(key, float(value), step)
+        if self.histograms:
+            for name, param in trainer.model.named_parameters():
+                self.writer.add_histogram(f"weights/{name}", np.asarray(param.data), step)
+                grad = getattr(param.grad, "data", param.grad)
+                if grad is not None:
+                    self.writer.add_histogram(f"gradients/{name}", np.asarray(grad), step)
         self.writer.flush()
 
     def on_train_end(self, trainer, logs):

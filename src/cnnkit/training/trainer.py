@@ -122,7 +122,8 @@ class Trainer:
         self.checkpoint = None
         if checkpoint_dir is not None:
             self.checkpoint = ModelCheckpoint(checkpoint_dir, monitor=self.monitor, mode=mode)
-            cbs.append(self.checkpoint)
+            later = [cb for cb in cbs if getattr(cb, "after_checkpoint", False)]  # e.g. the history files
+            cbs = [cb for cb in cbs if cb not in later] + [self.checkpoint] + later
         if not self.parallel.is_writer:
             cbs = [cb for cb in cbs if not getattr(cb, "writes_files", False)]
             self.checkpoint = None

@@ -33,14 +33,27 @@ def _save(fig, path) -> Path:
 
 def plot_curves(history, path, title: str = "Training curves", keys=("loss", "accuracy")) -> Path:
     """One panel per logged value in ``keys`` (those the history has), per epoch, train (solid) vs validation
-    (dashed): the gap shows over-/under-fitting."""
+    (dashed): the gap shows over-/under-fitting. A logged learning rate (``lr``) gets a panel of its own."""
     plt = _pyplot()
     epochs = history["epoch"]
     logged = history.keys()
     panels = [(key, key.replace("_", " ").capitalize().replace("iou", "IoU").replace("Psnr", "PSNR"))
               for key in keys if key in logged]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False, layout="constrained")
-    for ax, (key, label) in zip(axes[0], panels, strict=True):
+    with_lr = "lr" in logged and "lr" not in keys
+    columns = len(panels) + with_lr
+    fig, axes = plt.subplots(1, columns, figsize=(5.5 * columns, 4), squeeze=False, layout="constrained")
+    if with_lr:
+        ax, rates = axes[0][-1], [float(v) for v in history["lr"]]
+        ax.plot(epochs, rates, "o-", color="tab:green", label="learning rate (end of epoch)")
+        positive = [r for r in rates if r > 0]
+        if positive and max(positive) / min(positive) > 100 and len(positive) == len(rates):
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("learning rate")
+        ax.set_title("Learning rate")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    for ax, (key, label) in zip(axes[0][:len(panels)], panels, strict=True):
         ax.plot(epochs, history[key], "o-", label=f"train {key}")
         if f"val_{key}" in history.keys():
             ax.plot(epochs, history[f"val_{key}"], "s--", label=f"validation {key}")
