@@ -149,6 +149,10 @@ def _load_cifar10(task, data_dir, download, image_size):
 def _load_shapes(task, data_dir, download, image_size):
     from .synthetic import Shapes
 
+    if task == "detection":
+        from .detection import shape_scenes_bundle
+
+        return shape_scenes_bundle(image_size)
     size = image_size or 32
     segmentation = task == "segmentation"
     train = Shapes(n=1500, size=size, seed=0, train=True, with_masks=segmentation)
@@ -185,7 +189,7 @@ _REGISTRY: dict[str, DatasetInfo] = {
                                  _load_idx("fashion-mnist"), True),
     "cifar10": DatasetInfo("cifar10", "CIFAR-10, 32x32 colour", _CLASSIFY, _load_cifar10, True),
     "shapes": DatasetInfo("shapes", "seeded synthetic circles, squares and triangles with masks (generated)",
-                          ("classification", "segmentation", "reconstruction"), _load_shapes),
+                          ("classification", "segmentation", "reconstruction", "detection"), _load_shapes),
     "folder": DatasetInfo("folder", "an image folder: <data_dir>/train/<class>/*.png and test/<class>/*.png",
                           _CLASSIFY, _load_folder, True),
 }
