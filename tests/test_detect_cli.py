@@ -89,3 +89,25 @@ def test_train_on_a_coco_folder_with_empty_images(tmp_path, monkeypatch, capsys)
                  "--out", str(out), "--no-progress", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert "map50" in report and "map" in report and report["classes"] == ["dog", "cat"]
+
+
+def test_detect_refuses_a_segmentation_checkpoint(tmp_path, monkeypatch, capsys):
+    import cnnkit.models as models
+    import cnnkit.nn as nn
+    from cnnkit.models import ModelInfo
+
+    def segmenter(num_classes=4, in_channels=3):
+        return nn.Conv2d(in_channels, num_classes, 1)
+
+    monkeypatch.setitem(models._REGISTRY, "standin_seg", ModelInfo(segmenter, (3, 32, 32), "stand-in segmenter",
+                                                                   task="segmentation"))
+    out = tmp_path / "seg"
+    assert main(["train", "--task", "segmentation", "--model", "standin_seg", "--dataset", "shapes", "--epochs", "1",
+                 "--subset", "32", "--out", str(out), "--no-progress", "--json"]) == 0
+    bright, _ = _pictures(tmp_path)
+    capsys.readouterr()
+    assert main(["detect", str(out / "best.ckpt"), str(bright), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert len(captured.err.strip().splitlines()) == 1
+    assert "is a segmentation checkpoint; detecting objects needs a detection one" in captured.err
+    assert "error" in json.loads(captured.out)
