@@ -48,6 +48,7 @@ def test_train_run_reports_map_and_draws_pr_curves(tmp_path, monkeypatch):
     assert 0 <= report["map50"] <= 1 and 0 <= report["map"] <= report["map50"]
     assert set(report["per_class_ap50"]) == {"circle", "square", "triangle"}
     assert report["test_loss"] is None  # detectors give no loss in eval mode
+    assert report["fit"]["message"].startswith("validation map50 ")
     assert (tmp_path / "run" / "pr_curves.png").stat().st_size > 1000
     assert "pr_curves.png" in result.files
     history = json.loads((tmp_path / "run" / "history.json").read_text())
