@@ -51,7 +51,8 @@ class History:
         write_text(path, out.getvalue())
 
 
-BOUNDED_SCORES = ("accuracy", "pixel_accuracy", "mean_iou", "map50")  # scores in [0, 1], where a gap and a floor make sense
+# scores in [0, 1], where a gap and a floor make sense
+BOUNDED_SCORES = ("accuracy", "pixel_accuracy", "mean_iou", "map50")
 
 
 def diagnose(history: History, gap_threshold: float = 0.05, low_accuracy: float = 0.9,
