@@ -120,6 +120,7 @@ class MeanAveragePrecision(Metric):
 
     name = "detection"
     higher_is_better = True
+    gathered = True  # the state is per-detection records: data-parallel runs gather it rather than sum it
 
     def __init__(self, num_classes: int, iou_threshold: float = 0.5, coco: bool = True, max_detections: int = 100,
                  name: str | None = None):
