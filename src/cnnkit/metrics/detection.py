@@ -68,18 +68,19 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _match_voc(iou: np.ndarray, difficult: np.ndarray, threshold: float) -> np.ndarray:
-    """Per detection (rows, by decreasing score): 1 true positive, 0 false positive, -1 ignored (difficult)."""
+    """Per detection (rows, by decreasing score): 1 true positive, 0 false positive, -1 ignored (difficult). Each
+    detection's box is its arg-max; among the detections that reach ``threshold`` on the same box, only the first
+    (highest score) claims it, which is the devkit's sequential loop in one pass."""
     flags = np.zeros(iou.shape[0], np.int8)
     if iou.shape[1] == 0:
         return flags
-    claimed = np.zeros(iou.shape[1], bool)
-    for d in range(iou.shape[0]):
-        g = int(np.argmax(iou[d]))
-        if iou[d, g] >= threshold:
-            if difficult[g]:
-                flags[d] = -1
-            elif not claimed[g]:
-                flags[d], claimed[g] = 1, True
+    best = np.argmax(iou, axis=1)
+    hit = np.flatnonzero(iou[np.arange(iou.shape[0]), best] >= threshold)
+    ignored = difficult[best[hit]]
+    flags[hit[ignored]] = -1
+    hit = hit[~ignored]
+    _, first = np.unique(best[hit], return_index=True)
+    flags[hit[first]] = 1
     return flags
 
 
