@@ -114,8 +114,7 @@ class MeanAveragePrecision(Metric):
     a dict: ``map50`` (VOC all-point mAP at ``iou_threshold``), ``map50_11pt`` (VOC2007), ``map`` (COCO
     mAP@[.5:.95]), ``map75`` (COCO at 0.75), per-class arrays ``ap50``, ``ap50_11pt``, ``ap`` (NaN for classes
     without ground truth), ``num_gt``, ``num_detections``, ``num_images`` and ``pr_curves`` (as :meth:`pr_curves`
-    gives them). With ``coco=False`` the COCO entries are left out
-    (cheaper). :meth:`pr_curves` gives each class's precision-recall curve.
+    gives them). With ``coco=False`` the COCO entries are left out (cheaper).
 
     The state holds one record per detection; ``merge`` concatenates (the metric of the union of the data)."""
 
@@ -131,6 +130,7 @@ class MeanAveragePrecision(Metric):
             raise InputError(f"{metric}: iou_threshold must be a number in (0, 1], got {iou_threshold!r}")
         self.iou_threshold, self.coco = float(iou_threshold), bool(coco)
         self.max_detections = check_int(metric, "max_detections", max_detections, 1)
+        self._parts: list[dict] = []  # per-detection records, one dict of arrays per update
         super().__init__(name)
 
     def _state_spec(self):
@@ -150,8 +150,7 @@ class MeanAveragePrecision(Metric):
 
     @property
     def _records(self) -> dict:
-        if not hasattr(self, "_parts"):
-            self._parts = []
+        """The records of every detection seen, joined into one array per key on demand."""
         if len(self._parts) != 1:
             joined = {k: np.concatenate([self._empty_records()[k], *(p[k] for p in self._parts)])
                       for k in self._RECORDS}
@@ -161,8 +160,6 @@ class MeanAveragePrecision(Metric):
     def _add(self, stats) -> None:
         self._state["num_gt"] += stats["num_gt"]
         self._state["num_images"] += stats["num_images"]
-        if not hasattr(self, "_parts"):
-            self._parts = []
         self._parts.append({k: np.asarray(stats[k]) for k in self._RECORDS})
 
     def reset(self) -> None:
@@ -190,16 +187,8 @@ class MeanAveragePrecision(Metric):
         self._assign(fixed)
         self._parts = [records]
 
-    def merge(self, other):
-        """Add ``other``'s detections and counts (same type and configuration); returns ``self``."""
-        if type(other) is not type(self):
-            raise InputTypeError(f"{type(self).__name__}.merge: expected another {type(self).__name__}, got "
-                                 f"{type(other).__name__}")
-        if other._config() != self._config():
-            raise InputError(f"{type(self).__name__}.merge: configurations differ ({self._config()} vs "
-                             f"{other._config()})")
-        self._add({**other._state, **{k: v.copy() for k, v in other._records.items()}})
-        return self
+    def _merge_stats(self):
+        return {**self._state, **{k: v.copy() for k, v in self._records.items()}}
 
     # ------------------------------------------------------------------ update
     def _batch_state(self, preds, targets) -> dict:
