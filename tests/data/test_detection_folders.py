@@ -182,3 +182,11 @@ def test_shapes_for_detection():
     assert image.shape == (3, 64, 64) and set(target) == {"boxes", "labels"}
     counts = [len(bundle.train[i][1]["labels"]) for i in range(200)]
     assert min(counts) == 0 and max(counts) >= 3  # some images are empty
+
+
+def test_voc_entity_bomb_is_refused(tmp_path):
+    lol = '<!ENTITY a0 "lol">' + "".join(f'<!ENTITY a{i} "{f"&a{i - 1};" * 10}">' for i in range(1, 10))
+    root = make_voc(tmp_path / "v", xml_of=lambda i, xml: f"<!DOCTYPE annotation [{lol}]>" +
+                    xml.replace("<name>cat</name>", "<name>&a9;</name>"))
+    with pytest.raises(InputError, match="malformed XML"):
+        load_dataset("voc", "detection", root)
