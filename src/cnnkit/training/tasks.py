@@ -272,11 +272,18 @@ class DetectionTask(Task):
         outputs = model(inputs)
         return (loss_fn(outputs, targets) if loss_fn else None), outputs
 
+    def _classes(self, info) -> int:
+        n = info.num_classes or self.num_classes
+        if not n:
+            raise InputError("detection: the number of object classes is unknown; describe the data (a DataInfo "
+                             "with num_classes) or make the task with num_classes")
+        return n
+
     def metrics(self, info):
-        return {"map50": M.MeanAP50(max(info.num_classes, 1))}
+        return {"map50": M.MeanAP50(self._classes(info))}
 
     def test_metrics(self, info):
-        return {"detection": M.MeanAveragePrecision(max(info.num_classes, 1))}
+        return {"detection": M.MeanAveragePrecision(self._classes(info))}
 
     def report(self, results, info):
         d = results["detection"]
