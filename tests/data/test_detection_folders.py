@@ -9,6 +9,7 @@ from PIL import Image
 from cnnkit.data.registry import load_dataset
 from cnnkit.errors import InputError
 
+CASES = 60  # mutated annotation folders per format
 W, H = 40, 20  # every test image: 40 wide, 20 high; served at 16 x 16 (x scaled by 0.4, y by 0.8)
 # per image: (class, x1, y1, x2, y2) in pixel-edge coordinates
 OBJECTS = [[("cat", 0, 0, 20, 10)], [("dog", 10, 5, 40, 20), ("cat", 2, 2, 6, 6)], [], [("dog", 0, 10, 10, 20)],
@@ -190,3 +191,29 @@ def test_voc_entity_bomb_is_refused(tmp_path):
                     xml.replace("<name>cat</name>", "<name>&a9;</name>"))
     with pytest.raises(InputError, match="malformed XML"):
         load_dataset("voc", "detection", root)
+
+
+@pytest.mark.parametrize("name, make, files", [
+    ("voc", make_voc, "Annotations/*.xml"), ("yolo", make_yolo, "labels/*.txt"), ("coco", make_coco, "*.json")])
+def test_mutated_annotations_load_or_are_refused_cleanly(tmp_path, name, make, files):
+    from fuzz_loaders import mutate
+
+    root = make(tmp_path / name)
+    originals = {p: p.read_bytes() for p in sorted(root.glob(files))}
+    rng = np.random.default_rng(3)
+    loaded = refused = 0
+    for _ in range(CASES):
+        for path, raw in originals.items():
+            path.write_bytes(raw)
+        victim = list(originals)[int(rng.integers(len(originals)))]
+        victim.write_bytes(mutate(originals[victim], rng))
+        try:
+            bundle = load_dataset(name, "detection", root, image_size=16)
+            for image, target in _all_items(bundle):
+                assert image.shape == (3, 16, 16) and np.isfinite(target["boxes"]).all()
+                assert ((target["labels"] >= 0) & (target["labels"] < bundle.info.num_classes)).all()
+            loaded += 1
+        except InputError as err:
+            assert "\n" not in str(err).strip()
+            refused += 1
+    assert loaded + refused == CASES and refused > 0
