@@ -115,12 +115,17 @@ def test_yolo_train_val_subfolders_without_class_file(tmp_path):
             (tmp_path / f"tmp_{sub}" / kind).rename(root / kind / sub)
     bundle = load_dataset("yolo", "detection", root, image_size=16)
     assert bundle.info.classes == ("0", "1") and (len(bundle.train), len(bundle.test)) == (3, 2)
+    (root / "labels" / "val" / "img1.txt").write_text("4000000000 0.5 0.5 0.1 0.1\n")
+    with pytest.raises(InputError, match=r"img1.txt:1: class 4000000000 is outside 0 to 999 \(more classes need a "
+                                         r"classes.txt"):
+        load_dataset("yolo", "detection", root)
 
 
 @pytest.mark.parametrize("line, match", [
     ("0 0.5 0.5 0.2", r"labels/img0.txt:2: expected 5 values"),
     ("0 0.5 zero 0.2 0.2", r"img0.txt:2: expected an integer class and 4 numbers"),
-    ("5 0.5 0.5 0.2 0.2", r"img0.txt:2: class 5 is outside the 2 classes"),
+    ("5 0.5 0.5 0.2 0.2", r"img0.txt:2: class 5 is outside the 2 classes of classes.txt"),
+    ("-1 0.5 0.5 0.2 0.2", r"img0.txt:2: class -1 is outside"),
     ("1 0.5 0.5 -0.2 0.2", r"img0.txt:2: negative width"),
     ("1 nan 0.5 0.2 0.2", r"img0.txt:2: the box .* is not finite"),
 ])
