@@ -70,7 +70,8 @@ def _adaptive_to_fixed(path: str, pool: nn.Module, in_hw, out_hw):
 def _linear_to_conv(linear: nn.Linear, spatial) -> nn.Conv2d:
     """``Linear(C*h*w, n)`` -> ``Conv2d(C, n, (h, w))`` with the weights reshaped ((1, 1) after the first)."""
     channels, h, w = spatial
-    conv = nn.Conv2d(channels, linear.out_features, (h, w), bias=linear.bias is not None)
+    with nn.init.skip_init():  # every weight is copied in below
+        conv = nn.Conv2d(channels, linear.out_features, (h, w), bias=linear.bias is not None)
     conv.weight.data[...] = linear.weight.data.reshape(linear.out_features, channels, h, w)
     if linear.bias is not None:
         conv.bias.data[...] = linear.bias.data
