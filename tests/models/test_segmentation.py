@@ -131,6 +131,8 @@ def test_fcn_upsamplers_start_bilinear_and_skip_scores_at_zero():
     assert model.upscore2.weight.shape == (3, 3, 4, 4)
     assert np.all(model.score_pool3.weight.data == 0) and np.all(model.score_pool4.weight.data == 0)
     assert model.upscore_final.stride in (8, (8, 8))
+    assert not model.upscore_final.weight.requires_grad and model.upscore2.weight.requires_grad  # as in the paper
+    assert models.fcn8s_small().upscore_final.weight.requires_grad
 
 
 def test_fcn8s_is_richer_than_fcn32s():

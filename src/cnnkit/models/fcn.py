@@ -4,16 +4,18 @@ A VGG-16 backbone, its fully connected layers as convolutions (fc6 a 7x7 conv, f
 stride 32 (``score_fr``), and learned upsampling (transposed convolutions initialised to bilinear
 interpolation, :func:`cnnkit.nn.init.bilinear_`):
 
-    FCN-32s  upscore (x32) of the stride-32 scores
-    FCN-16s  upscore2 (x2) of them + score_pool4, then upscore16 (x16)
-    FCN-8s   ... + score_pool3 (x2 again, upscore_pool4), then upscore8 (x8)
+    FCN-32s  upscore_final (x32) of the stride-32 scores
+    FCN-16s  upscore2 (x2) of them + score_pool4, then upscore_final (x16)
+    FCN-8s   ... + score_pool3 (x2 again, upscore_pool4), then upscore_final (x8)
 
 ``paper=True`` is the Caffe geometry: conv1_1 padded by 100 (so that any input gives fc6 at least one output),
 ceil-mode pooling, an unpadded 7x7 fc6, and every sum and the output cropped with the paper's offsets (5 for
-pool4, 9 for pool3; 19, 27, 31 for the 32s, 16s and 8s outputs). ``paper=False`` is the same-size variant used
+pool4, 9 for pool3; 19, 27, 31 for the 32s, 16s and 8s outputs), and the final upsampling fixed to bilinear
+interpolation (the intermediate ones start bilinear and are learned). ``paper=False`` is the same-size variant used
 by the small models: 3x3 convolutions padded by 1, ceil-mode pooling, a padded fc6, transposed convolutions of
 kernel 2f, stride f and padding f/2 (exactly f times larger, aligned as bilinear interpolation with
-``align_corners=False``), and every map cropped from the top-left corner to the size it is added to.
+``align_corners=False``; all of them learned), and every map cropped from the top-left corner to the size it is
+added to.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ class FCN(nn.Module):
         self.upscore_pool4 = self._upsampler(num_classes, 2) if stride == 8 else None
         self.score_pool3 = self._zero_score(stages[2][0], num_classes) if stride == 8 else None
         self.upscore_final = self._upsampler(num_classes, stride)
+        if paper:  # "the final layer deconvolutional filters are fixed to bilinear interpolation"
+            self.upscore_final.weight.requires_grad = False
 
     def _upsampler(self, channels: int, factor: int) -> nn.ConvTranspose2d:
         """A bilinear-initialised transposed convolution that enlarges by ``factor`` (kernel 2f, stride f)."""
