@@ -11,7 +11,19 @@ from pathlib import Path
 
 from ..atomic import write_text
 from ..errors import InputError
-from . import activations, batch, depth, ensembles, initialization, optimizers, overfitting, pooling, weight_sharing
+from . import (
+    activations,
+    batch,
+    depth,
+    ensembles,
+    fcn,
+    initialization,
+    optimizers,
+    overfitting,
+    pooling,
+    upsampling,
+    weight_sharing,
+)
 
 EXPERIMENTS = {
     "optimizers": optimizers.run,
@@ -23,6 +35,8 @@ EXPERIMENTS = {
     "batch": batch.run,
     "weight-sharing": weight_sharing.run,
     "pooling": pooling.run,
+    "fcn": fcn.run,
+    "upsampling": upsampling.run,
 }
 
 
