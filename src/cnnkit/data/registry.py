@@ -5,7 +5,9 @@
     bundle.info.num_classes, bundle.info.in_channels, bundle.info.input_size
 
 Images come back as float32 (C, H, W) in [0, 1]. Item layout per task: classification ``(image, label)``,
-segmentation ``(image, mask)`` with an int64 (H, W) mask (255 = ignore), reconstruction ``(image, label)`` (the
+segmentation ``(image, mask)`` with an int64 (H, W) mask (255 = ignore; every segmentation dataset augments with
+the joint flip and scale + crop of :func:`cnnkit.data.joint.segmentation_augmentation` unless it has its own),
+reconstruction ``(image, label)`` (the
 image is its own target), detection ``(image, {"boxes": (K, 4) xyxy, "labels": (K,)})``.
 """
 
@@ -160,11 +162,26 @@ def _load_shapes(task, data_dir, download, image_size):
     return DataBundle("shapes", task, Columns(train, (0, 2)), Columns(test, (0, 2)), info, None)
 
 
+def _load_segmentation_folder(root: Path, image_size):
+    from .segmentation import SegmentationFolder, read_classes
+
+    size = image_size or 64
+    classes = read_classes(root / "classes.txt")
+    train = SegmentationFolder(root / "train", size=size, classes=classes)
+    test = SegmentationFolder(root / "test", size=size, classes=classes or train.classes)
+    if len(test.classes) > len(train.classes):  # names taken from the masks: the test masks hold more classes
+        train = SegmentationFolder(root / "train", size=size, classes=test.classes)
+    info = DataInfo(3, size, len(train.classes), train.classes)
+    return DataBundle("folder", "segmentation", train, test, info, None)
+
+
 def _load_folder(task, data_dir, download, image_size):
     from .folder import ImageFolder
 
     root = _require_dir(data_dir, "folder")
     train_root, test_root = root / "train", root / "test"
+    if task == "segmentation":
+        return _load_segmentation_folder(root, image_size)
     if not train_root.is_dir() or not test_root.is_dir():
         raise InputError(f"dataset 'folder' expects {train_root} and {test_root}, each with one sub-folder of "
                          f"images per class", field="data_dir")
@@ -186,8 +203,10 @@ _REGISTRY: dict[str, DatasetInfo] = {
     "cifar10": DatasetInfo("cifar10", "CIFAR-10, 32x32 colour", _CLASSIFY, _load_cifar10, True),
     "shapes": DatasetInfo("shapes", "seeded synthetic circles, squares and triangles with masks (generated)",
                           ("classification", "segmentation", "reconstruction"), _load_shapes),
-    "folder": DatasetInfo("folder", "an image folder: <data_dir>/train/<class>/*.png and test/<class>/*.png",
-                          _CLASSIFY, _load_folder, True),
+    "folder": DatasetInfo("folder", "an image folder: <data_dir>/train/<class>/*.png and test/<class>/*.png; for "
+                          "segmentation <data_dir>/train/images/*.png with train/masks/*.png (index or palette PNGs, "
+                          "255 = ignore), the same under test/, and optionally classes.txt (one name a line, "
+                          "background first)", (*_CLASSIFY, "segmentation"), _load_folder, True),
 }
 
 
@@ -210,4 +229,11 @@ def load_dataset(name: str, task: str = "classification", data_dir=None, downloa
     if task not in info.tasks:
         raise InputError(f"dataset {name!r} serves the tasks {', '.join(info.tasks)}, not {task!r}; datasets for "
                          f"{task}: {', '.join(list_datasets(task)) or 'none'}", field="dataset")
-    return info.load(task, data_dir, download, image_size)
+    bundle = info.load(task, data_dir, download, image_size)
+    if task == "segmentation" and bundle.augmentation is None:
+        from functools import partial
+
+        from .joint import segmentation_augmentation
+
+        bundle.augmentation = partial(segmentation_augmentation, bundle.info.input_size)  # flip, scale + crop
+    return bundle
