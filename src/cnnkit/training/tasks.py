@@ -91,6 +91,10 @@ class Task:
         """From the test results (``test_loss`` plus every test metric) to the JSON report and the pictures."""
         return {key: _plain(value) for key, value in results.items()}, []
 
+    def examples(self, model, dataset, info) -> list[Figure]:
+        """Pictures of the model's outputs on the first few items of ``dataset`` (none by default)."""
+        return []
+
 
 def _plain(value):
     """Arrays and NumPy numbers as JSON-friendly lists and floats."""
@@ -181,6 +185,33 @@ class SegmentationTask(Task):
                   "per_class_iou": {c: (None if np.isnan(v) else round(float(v), 4)) for c, v in zip(
                       classes, iou, strict=True)}, "classes": classes}
         return report, []
+
+    def predict(self, model, images) -> np.ndarray:
+        """Class index per pixel (N, H, W) of a batch of images (eval mode, no gradients; the model's mode is
+        restored)."""
+        from ..autograd import no_grad
+
+        was_training = model.training
+        model.eval()
+        try:
+            with no_grad():
+                scores = model(_as_tensor(images, "images"))
+        finally:
+            model.train(was_training)
+        return np.asarray(scores.data).argmax(axis=1)
+
+    def examples(self, model, dataset, info, count: int = 6) -> list[Figure]:
+        """``segmentation.png``: the first ``count`` items of ``dataset`` with their true and predicted masks."""
+        n = min(count, len(dataset))
+        if n == 0:
+            return []
+        items = [dataset[i] for i in range(n)]
+        images = np.stack([np.asarray(item[0], dtype=np.float32) for item in items])
+        truths = np.stack([np.asarray(item[1]) for item in items])
+        predictions = self.predict(model, images)
+        return [Figure("segmentation.png", "segmentation", {
+            "images": images, "truths": truths, "predictions": predictions, "classes": list(info.classes),
+            "title": "Test examples: image, truth, prediction, prediction over the image"})]
 
 
 class ReconstructionTask(Task):

@@ -16,8 +16,10 @@ from .filters import filter_grid, first_conv_weight, plot_filters
 from .gradcam import GradCAM, Saliency, grad_cam, overlay_heatmap, plot_gradcam, plot_saliency, saliency
 from .plots import plot_confusion, plot_curves, plot_panels, plot_paths_2d, plot_series
 from .receptive_field import ReceptiveField, empirical_receptive_field, plot_receptive_field
+from .segmentation import class_colours, colour_mask, overlay_mask, plot_segmentation, save_mask_png, save_rgb_png
 
 FIGURES = {
     "confusion": lambda path, matrix, classes=None: plot_confusion(matrix, path, classes=classes),
     "layer_stats": lambda path, **data: plot_layer_stats(path=path, **data),
+    "segmentation": lambda path, **data: plot_segmentation(path, **data),
 }
