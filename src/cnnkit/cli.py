@@ -66,6 +66,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--l1", type=float, default=None, help="L1 penalty weight, applied by the optimizer (default 0)")
     p.add_argument("--augment", action="store_true", default=None,
                    help="data augmentation (dataset-appropriate preset)")
+    p.add_argument("--noise", type=float, default=None,
+                   help="reconstruction: standard deviation of Gaussian noise added to the input only, so the model "
+                        "learns to rebuild the clean image (a denoising autoencoder; default 0)")
     p.add_argument("--val-fraction", type=float, default=None,
                    help=f"share of the training set held out (default {d.val_fraction})")
     p.add_argument("--seed", type=int, default=None, help=f"(default {d.seed})")

@@ -228,7 +228,7 @@ def _task(config: RunConfig):
     if model_task != config.task:
         raise InputError(f"model {config.model!r} is a {model_task} model, but the run's task is {config.task}",
                          field="model")
-    return get_task(config.task)
+    return get_task(config.task, **({"noise": config.noise} if config.task == "reconstruction" else {}))
 
 
 def free_folder(base: Path) -> Path:

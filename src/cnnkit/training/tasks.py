@@ -244,6 +244,32 @@ class ReconstructionTask(Task):
 
         return mse_loss(output, target)
 
+    def examples(self, model, dataset, info, count: int = 10) -> list[Figure]:
+        """``reconstructions.png``: the first ``count`` images of ``dataset``, the noisy inputs (with ``noise``)
+        and the model's reconstructions."""
+        from ..autograd import no_grad
+
+        n = min(count, len(dataset))
+        if n == 0:
+            return []
+        items = [dataset[i] for i in range(n)]
+        clean = np.stack([np.asarray(item[0] if isinstance(item, tuple) else item, dtype=np.float32)
+                          for item in items])
+        inputs, _ = self.unpack((clean, None))
+        was_training = model.training
+        model.eval()
+        try:
+            with no_grad():
+                rebuilt = np.asarray(model(inputs).data)
+        finally:
+            model.train(was_training)
+        rows = {"original": clean}
+        if self.noise:
+            rows[f"input (noise {self.noise:g})"] = np.asarray(inputs.data)
+        rows["reconstruction"] = np.clip(rebuilt, 0.0, 1.0)
+        return [Figure("reconstructions.png", "image_grid", {"rows": rows, "title": "Test images and their "
+                                                                                     "reconstructions"})]
+
     def metrics(self, info):
         return {"mse": M.MeanSquaredError(), "psnr": M.PSNR(self.data_range)}
 
