@@ -51,7 +51,7 @@ def _mse(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run(out: Path, epochs: int = 40, seed: int = 0, code_sizes=(2, 8, 32), n_train: int | None = None,
-        lr: float = 3e-3, batch_size: int = 64, channels=(16, 32), examples: int = 10) -> dict:
+        lr: float = 1e-2, batch_size: int = 64, channels=(16, 32), examples: int = 10) -> dict:
     """PCA, a linear autoencoder and a convolutional autoencoder (``channels``, a linear bottleneck of the code
     size) at each of ``code_sizes``; the autoencoders trained with Adam at ``lr`` for ``epochs`` epochs on the
     digits' training split (``n_train`` images, default all), the same seed each."""
