@@ -91,6 +91,25 @@ def test_decoder_concatenation_takes_the_jump_of_its_resolution():
     assert result.rows[0].jump == (1, 1)
 
 
+def test_a_crop_keeps_the_values_of_what_it_cuts():
+    class PadAndCrop(nn.Module):  # FCN's geometry: pad generously, upsample, cut back to the input's size
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3, padding=4)
+            self.pool = nn.MaxPool2d(2)
+            self.up = nn.ConvTranspose2d(2, 2, 4, stride=2)
+
+        def forward(self, x):
+            y = self.up(self.pool(self.conv(x)))
+            return y[:, :, 3:3 + x.shape[2], 3:3 + x.shape[3]]
+
+    result = summary(PadAndCrop(), (1, 1, 8, 8))
+    up = _row(result, "up")
+    assert up.jump == (1, 1) and up.receptive_field[0] > 4
+    assert result.rows[0].output_shape == (1, 2, 8, 8)
+    assert (result.rows[0].receptive_field, result.rows[0].jump) == (up.receptive_field, up.jump)
+
+
 # ------------------------------------------------------------------------------------------------ MACs and params
 def test_mac_formulas():
     conv = nn.Conv2d(6, 8, (3, 5), stride=(1, 2), padding=1, groups=2, bias=True)

@@ -21,9 +21,10 @@ touching this file. Counting conventions (also printed under the table):
   adaptive pools by their widest bin with stride floor(in/out), transposed convolutions and upsampling divide the
   jump. Layers without a window pass their input's values on. A layer's input values are those of the tensor it
   receives; a tensor created outside a module (a residual sum, a concatenation) gets the maximum rf and the maximum
-  jump over everything computed so far inside the enclosing module on the same grid (spatial size; everything when
-  nothing matches), so branching networks take the max over their branches, and a decoder's concatenation of an
-  upsampled map with an encoder's skip has the jump of that resolution, not the bottleneck's.
+  jump over everything computed so far inside the enclosing module on the same grid (spatial size), so branching
+  networks take the max over their branches, and a decoder's concatenation of an upsampled map with an encoder's
+  skip has the jump of that resolution, not the bottleneck's; one on a grid nothing else has (a crop, as FCN's)
+  gets the values of the latest output.
 * Memory: forward activations add the outputs of every leaf call. The workspace is the scratch the layers'
   kernels allocate, as they allocate it: a convolution's im2col rows buffers, one per thread, each holding one
   batch chunk of about ``kernels.conv.COLUMN_BUDGET_BYTES`` (none for a 1x1 or depthwise convolution), computed by
@@ -273,12 +274,12 @@ class _Tracer:
         return None
 
     def _scope_states(self, frame, tensors) -> list:
-        """The states in ``frame``'s scope for tensors made outside a module: those produced on the same grid (spatial
-        size) as the tensors, so that a concatenation in a decoder takes its branches' values, not the coarser
-        bottleneck's; every state of the scope when none matches."""
+        """The states in ``frame``'s scope for tensors made outside a module: those produced inside the call on the
+        same grid (spatial size) as the tensors, so that a concatenation in a decoder takes its branches' values, not
+        the coarser bottleneck's; when none matches (a crop, a reshape), the latest state produced."""
         grids = {_grid(t) for t in tensors} - {None}
-        same = [state for state, grid in frame.scope if grid in grids]
-        return same or [state for state, _ in frame.scope]
+        same = [state for state, grid in frame.scope[1:] if grid in grids]
+        return same or [frame.scope[-1][0]]
 
     def _input_state(self, tensors):
         known, unknown = [], []
