@@ -154,3 +154,29 @@ def test_bad_targets_are_clear():
         J.hflip(img, mask.astype(np.float32))
     with pytest.raises(InputError, match="p must lie"):
         J.RandomHorizontalFlip(2)
+
+
+@pytest.mark.parametrize("trial", range(40))
+def test_boxes_follow_the_pixels_they_cover(trial):
+    """Random integer boxes drawn as masks: after a random flip / padded crop / 2x resize the box the transform
+    computes is the box around the moved pixels, and a box is dropped exactly when none of its pixels is left."""
+    rng = np.random.default_rng(trial)
+    h, w = int(rng.integers(8, 20)), int(rng.integers(8, 20))
+    x1, y1 = int(rng.integers(0, w - 1)), int(rng.integers(0, h - 1))
+    x2, y2 = int(rng.integers(x1 + 1, w + 1)), int(rng.integers(y1 + 1, h + 1))
+    img = rng.random((2, h, w)).astype(np.float32)
+    mask = np.zeros((h, w), np.int64)
+    mask[y1:y2, x1:x2] = 1
+    target = {"boxes": np.array([[x1, y1, x2, y2]], np.float32), "labels": np.array([7]),
+              "iscrowd": np.array([0])}
+    window = (int(rng.integers(3, h + 4)), int(rng.integers(3, w + 4)))
+    transform = [lambda s: J.RandomHorizontalFlip(0.5, seed=s), lambda s: J.RandomVerticalFlip(0.5, seed=s),
+                 lambda s: J.RandomCrop(window, padding=2, seed=s), lambda s: J.Resize((2 * h, 2 * w))][trial % 4]
+    img_m, m = transform(trial)(img, mask)
+    img_b, t = transform(trial)(img, target)
+    np.testing.assert_array_equal(img_m, img_b)
+    if (m == 1).any():
+        assert t["boxes"].tolist() == [_mask_box(m, 1)]
+        assert t["labels"].tolist() == [7] and t["iscrowd"].tolist() == [0]
+    else:
+        assert t["boxes"].shape == (0, 4) and t["labels"].shape == (0,) and t["iscrowd"].shape == (0,)
