@@ -215,19 +215,23 @@ class SegmentationTask(Task):
 
 
 class ReconstructionTask(Task):
-    """The input is its own target (autoencoders): MSE loss, MSE and PSNR metrics. With ``noise`` > 0 the model
-    sees the input plus Gaussian noise of that standard deviation (clipped to [0, 1]) and must rebuild the clean
-    input (a denoising autoencoder); the noise comes from the global generator (``ck.manual_seed``)."""
+    """The input is its own target (autoencoders): MSE loss (or ``loss="bce"``), MSE and PSNR metrics. With
+    ``noise`` > 0 the model sees the input plus Gaussian noise of that standard deviation (clipped to [0, 1]) and
+    must rebuild the clean input (a denoising autoencoder); the noise comes from the global generator
+    (``ck.manual_seed``)."""
 
     name = "reconstruction"
     score = "psnr"
     curves = ("loss", "psnr")
     has_classes = False
 
-    def __init__(self, noise: float = 0.0, data_range: float = 1.0):
+    def __init__(self, noise: float = 0.0, data_range: float = 1.0, loss: str = "mse"):
         if not noise >= 0:
             raise InputError(f"reconstruction: noise must be >= 0, got {noise!r}", field="noise")
-        self.noise, self.data_range = float(noise), float(data_range)
+        if loss not in ("mse", "bce"):
+            raise InputError(f"reconstruction: loss must be 'mse' or 'bce' (binary cross-entropy of outputs in "
+                             f"[0, 1], e.g. after a sigmoid), got {loss!r}")
+        self.noise, self.data_range, self.loss = float(noise), float(data_range), loss
 
     def unpack(self, batch):
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
@@ -240,9 +244,11 @@ class ReconstructionTask(Task):
         return Tensor(np.clip(noisy, 0.0, 1.0)), clean
 
     def default_loss(self, output, target):
-        from ..functional import mse_loss
+        """Mean squared error, or with ``loss="bce"`` the binary cross-entropy
+        ``-mean(t log y + (1 - t) log(1 - y))`` (targets in [0, 1] read as pixel probabilities)."""
+        from ..functional import binary_cross_entropy, mse_loss
 
-        return mse_loss(output, target)
+        return (binary_cross_entropy if self.loss == "bce" else mse_loss)(output, target)
 
     def examples(self, model, dataset, info, count: int = 10) -> list[Figure]:
         """``reconstructions.png``: the first ``count`` images of ``dataset``, the noisy inputs (with ``noise``)
