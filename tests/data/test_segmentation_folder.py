@@ -1,5 +1,7 @@
 """The segmentation image folder: images/ + masks/ (index or palette PNGs, 255 = ignore)."""
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -91,3 +93,39 @@ def test_registry_folder_serves_segmentation_with_joint_augmentation(tmp_path):
     image, mask = augmented[0]
     assert image.shape == (3, 16, 16) and mask.shape == (16, 16)
     assert set(np.unique(mask)) <= {0, 1, 2, 255}
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("none", ""),
+    ("size", "the mask is 9x16 but its image im1.png is 16x16 (width x height)"),
+    ("value", "mask value 3 is outside the 3 classes (0..2: background, circle, square; 255 = ignore)"),
+])
+def test_cli_reports_bad_masks_in_one_line(tmp_path, capsys, monkeypatch, problem, message):
+    import cnnkit.nn as nn
+    from cnnkit import models
+    from cnnkit.cli import main
+
+    monkeypatch.setitem(models._REGISTRY, "pixel_classifier", models.ModelInfo(
+        lambda num_classes, in_channels: nn.Conv2d(in_channels, num_classes, 1), (3, 16, 16), "1x1 conv",
+        task="segmentation"))
+    make_folder(tmp_path / "train", n=4, size=(16, 16))
+    make_folder(tmp_path / "test", n=2, size=(16, 16), seed=1)
+    (tmp_path / "classes.txt").write_text("background\ncircle\nsquare\n")
+    if problem != "none":
+        bad = np.zeros((16, 9), np.uint8) if problem == "size" else np.full((16, 16), 3, np.uint8)
+        _palette_png(tmp_path / "test" / "masks" / "im1.png", bad)
+    code = main(["train", "--task", "segmentation", "--dataset", "folder", "--data-dir", str(tmp_path),
+                 "--model", "pixel_classifier", "--epochs", "1", "--val-fraction", "0.5", "--out",
+                 str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    if problem == "none":  # a good folder trains at its images' size (16 here) and writes the segmentation report
+        assert code == 0, err
+        metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+        assert list(metrics["per_class_iou"]) == ["background", "circle", "square"]
+        assert (tmp_path / "run" / "segmentation.png").is_file()
+        from cnnkit.runs import load_run
+
+        assert load_run(tmp_path / "run" / "best.ckpt").info.input_size == 16
+        return
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()

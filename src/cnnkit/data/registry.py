@@ -165,12 +165,15 @@ def _load_shapes(task, data_dir, download, image_size):
 def _load_segmentation_folder(root: Path, image_size):
     from .segmentation import SegmentationFolder, read_classes
 
-    size = image_size or 64
     classes = read_classes(root / "classes.txt")
-    train = SegmentationFolder(root / "train", size=size, classes=classes)
-    test = SegmentationFolder(root / "test", size=size, classes=classes or train.classes)
+    train = SegmentationFolder(root / "train", classes=classes)
+    test = SegmentationFolder(root / "test", classes=classes or train.classes)
     if len(test.classes) > len(train.classes):  # names taken from the masks: the test masks hold more classes
-        train = SegmentationFolder(root / "train", size=size, classes=test.classes)
+        train = SegmentationFolder(root / "train", classes=test.classes)
+    sizes = train.image_sizes | test.image_sizes
+    (w, h), = sizes if len(sizes) == 1 else ((0, 1),)
+    size = image_size or (w if w == h else 64)  # square images of one size stay as they are; others become 64x64
+    train.size = test.size = (size, size)
     info = DataInfo(3, size, len(train.classes), train.classes)
     return DataBundle("folder", "segmentation", train, test, info, None)
 
@@ -206,7 +209,8 @@ _REGISTRY: dict[str, DatasetInfo] = {
     "folder": DatasetInfo("folder", "an image folder: <data_dir>/train/<class>/*.png and test/<class>/*.png; for "
                           "segmentation <data_dir>/train/images/*.png with train/masks/*.png (index or palette PNGs, "
                           "255 = ignore), the same under test/, and optionally classes.txt (one name a line, "
-                          "background first)", (*_CLASSIFY, "segmentation"), _load_folder, True),
+                          "background first); images are resized to the image size (default: their own when all are "
+                          "square and of one size, else 64)", (*_CLASSIFY, "segmentation"), _load_folder, True),
 }
 
 

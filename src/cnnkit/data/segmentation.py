@@ -85,8 +85,10 @@ class SegmentationFolder(Dataset):
         """Check every pair (sizes, mask values); returns the largest class value found (255 not counted)."""
         largest = 0
         self.classes = None
+        self.image_sizes = set()  # the (width, height) of the files
         for image_path, mask_path in self.samples:
             iw, ih = image_size(image_path)
+            self.image_sizes.add((iw, ih))
             mask = read_mask(mask_path)
             if mask.shape != (ih, iw):
                 raise InputError(f"{mask_path}: the mask is {mask.shape[1]}x{mask.shape[0]} but its image "
