@@ -13,6 +13,7 @@ from ..atomic import write_text
 from ..errors import InputError
 from . import (
     activations,
+    autoencoder,
     batch,
     depth,
     ensembles,
@@ -37,6 +38,7 @@ EXPERIMENTS = {
     "pooling": pooling.run,
     "fcn": fcn.run,
     "upsampling": upsampling.run,
+    "autoencoder": autoencoder.run,
 }
 
 
