@@ -143,7 +143,15 @@ def build_model(name: str, num_classes: int | None = None, in_channels: int | No
         elif key == "num_classes":
             raise InputError(f"model {name!r} ({info.task}) has no classes to set, got num_classes={value}",
                              field="num_classes")
-    return info.builder(**kwargs)
+    try:
+        return info.builder(**kwargs)
+    except TypeError as err:  # a setting the model does not have: the user's mistake, not a bug
+        import re
+
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+        if unknown is None:
+            raise
+        raise InputError(f"model {name!r} has no setting {unknown.group(1)!r}", field=unknown.group(1)) from None
 
 
 def model_input_size(name: str) -> tuple[int, int, int]:
