@@ -16,6 +16,7 @@ from .alexnet import AlexNet, alexnet
 from .autoencoder import ConvAutoencoder, conv_autoencoder
 from .convolutionalize import convolutionalize
 from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
+from .detection import FasterRCNN, faster_rcnn
 from .ensemble import Ensemble, Stacking, bagging, boosting, stacking
 from .fcn import FCN, fcn8s, fcn8s_small, fcn16s, fcn16s_small, fcn32s, fcn32s_small
 from .googlenet import BasicConv2d, GoogLeNet, GoogLeNetOutputs, Inception, InceptionAux, NaiveInception, googlenet
@@ -120,6 +121,13 @@ _REGISTRY.update({
 # ---- end of segmentation models -----------------------------------------------------------------------------------
 del _name, _fn
 
+# ---- detection: targets per image {"boxes", "labels"}; a dict of losses in training, detections in eval
+_SHAPES_SCENES = (3, 64, 64)
+_REGISTRY.update({
+    "faster_rcnn": ModelInfo(faster_rcnn, _SHAPES_SCENES, "Faster R-CNN: RPN + RoI head on a small batch-norm "
+                             "backbone (stride 8), for 64x64 scenes", task="detection", default_dataset="shapes"),
+})
+
 
 def list_models(task: str | None = None) -> list[str]:
     """Names accepted by :func:`get_model`, sorted; only those of ``task`` when given."""
@@ -158,7 +166,15 @@ def build_model(name: str, num_classes: int | None = None, in_channels: int | No
         elif key == "num_classes":
             raise InputError(f"model {name!r} ({info.task}) has no classes to set, got num_classes={value}",
                              field="num_classes")
-    return info.builder(**kwargs)
+    try:
+        return info.builder(**kwargs)
+    except TypeError as err:  # a setting the model does not have: the user's mistake, not a bug
+        import re
+
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+        if unknown is None:
+            raise
+        raise InputError(f"model {name!r} has no setting {unknown.group(1)!r}", field=unknown.group(1)) from None
 
 
 def model_input_size(name: str) -> tuple[int, int, int]:
@@ -194,4 +210,5 @@ __all__ = [
     "Ensemble", "Stacking", "bagging", "boosting", "stacking",
     "convolutionalize", "FCN", "fcn32s", "fcn16s", "fcn8s", "fcn32s_small", "fcn16s_small", "fcn8s_small",
     "UNet", "EncoderDecoder", "unet", "unet_small", "encoder_decoder",
+    "FasterRCNN", "faster_rcnn",
 ]
