@@ -1,0 +1,8 @@
+"""Object detectors and their parts (torchvision's conventions: a dict of losses in training mode, a list of
+``{"boxes", "scores", "labels"}`` per image in eval mode; labels are 0-based object classes)."""
+
+from .backbones import Backbone, classifier_backbone, freeze_backbone, load_backbone_weights, shapes_backbone
+from .parts import AnchorGenerator, BalancedPositiveNegativeSampler, BoxCoder, Matcher, default_anchor_sizes
+
+__all__ = ["AnchorGenerator", "BoxCoder", "Matcher", "BalancedPositiveNegativeSampler", "default_anchor_sizes",
+           "Backbone", "shapes_backbone", "classifier_backbone", "load_backbone_weights", "freeze_backbone"]
