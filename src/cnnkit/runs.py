@@ -265,6 +265,7 @@ class Run:
         ck.manual_seed(c.seed)
         self.data, fit = prepare_data(c)
         self.info = self.data.info
+        self.task.bind(self.info)
         self.train_loader, self.val_loader, self.test_loader = _loaders(c, self.data, self.task, self.parallel, fit)
         self.model = _model(c, self.info, self.task)
         if c.task == "classification":
@@ -466,7 +467,7 @@ def load_run(checkpoint, runtime: str = "auto") -> LoadedRun:
         config = config.validate().resolved()
         if not isinstance(state.get("model"), dict):
             raise CheckpointError(f"{path}: the checkpoint has no model weights")
-        task = _task(config)
+        task = _task(config).bind(info)
         from .nn.init import skip_init
 
         with skip_init():  # the weights come from the checkpoint: a model they do not fit costs no memory

@@ -149,6 +149,10 @@ def _load_cifar10(task, data_dir, download, image_size):
 def _load_shapes(task, data_dir, download, image_size):
     from .synthetic import Shapes
 
+    if task == "detection":
+        from .detection import shape_scenes_bundle
+
+        return shape_scenes_bundle(image_size)
     size = image_size or 32
     segmentation = task == "segmentation"
     train = Shapes(n=1500, size=size, seed=0, train=True, with_masks=segmentation)
@@ -177,6 +181,15 @@ def _load_folder(task, data_dir, download, image_size):
     return _classification_or_reconstruction("folder", train, test, 3, size, _cifar_augmentation)(task)
 
 
+def _load_annotated(name):
+    def load(task, data_dir, download, image_size):
+        from . import detection
+
+        return getattr(detection, f"load_{name}")(_require_dir(data_dir, name), image_size)
+
+    return load
+
+
 _CLASSIFY = ("classification", "reconstruction")
 _REGISTRY: dict[str, DatasetInfo] = {
     "digits": DatasetInfo("digits", "UCI handwritten digits, 8x8 grey (bundled)", _CLASSIFY, _load_digits),
@@ -185,9 +198,15 @@ _REGISTRY: dict[str, DatasetInfo] = {
                                  _load_idx("fashion-mnist"), True),
     "cifar10": DatasetInfo("cifar10", "CIFAR-10, 32x32 colour", _CLASSIFY, _load_cifar10, True),
     "shapes": DatasetInfo("shapes", "seeded synthetic circles, squares and triangles with masks (generated)",
-                          ("classification", "segmentation", "reconstruction"), _load_shapes),
+                          ("classification", "segmentation", "reconstruction", "detection"), _load_shapes),
     "folder": DatasetInfo("folder", "an image folder: <data_dir>/train/<class>/*.png and test/<class>/*.png",
                           _CLASSIFY, _load_folder, True),
+    "voc": DatasetInfo("voc", "Pascal VOC layout: <data_dir>/Annotations/*.xml and JPEGImages/ (boxes)",
+                       ("detection",), _load_annotated("voc"), True),
+    "yolo": DatasetInfo("yolo", "YOLO layout: <data_dir>/images/ and labels/*.txt (class cx cy w h, normalised)",
+                        ("detection",), _load_annotated("yolo"), True),
+    "coco": DatasetInfo("coco", "COCO layout: <data_dir>/annotations.json and images/ (boxes)",
+                        ("detection",), _load_annotated("coco"), True),
 }
 
 
