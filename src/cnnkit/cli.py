@@ -1,4 +1,4 @@
-"""The ``cnnkit`` command: train | evaluate | predict | export | inspect | summary | bench | experiment.
+"""The ``cnnkit`` command: train | evaluate | predict | detect | export | inspect | summary | bench | experiment.
 
 Bad input (a missing data folder, a corrupt file, a foreign checkpoint, an unreadable image ...) raises
 :class:`cnnkit.InputError` (or a file-system error) in the library; the command prints it as one line
@@ -180,7 +180,8 @@ def _format_scores(report: dict) -> str:
             name = key.removeprefix("test_").replace("_", " ")
             shown = f"{value:.2%}" if key.endswith(("accuracy", "iou")) else f"{value:.4g}"
             parts.append(f"test {name} {shown}")
-    return "  ".join(parts + [f"test loss {report['test_loss']:.4f}"])
+    loss = report.get("test_loss")
+    return "  ".join(parts + ([f"test loss {loss:.4f}"] if loss is not None else []))
 
 
 # ---------------------------------------------------------------------------------------------------- evaluate
@@ -247,6 +248,25 @@ def predict_command(args) -> int:
     else:
         for r in results:
             print(f"{r['image']}: " + ", ".join(f"{t['class']} ({t['probability']:.1%})" for t in r["top"]))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- detect
+def detect_command(args) -> int:
+    from .runs import detect_images, load_run
+
+    loaded = load_run(args.checkpoint)
+    out = Path(args.out) if args.out else loaded.path.parent / "detections"
+    results = detect_images(loaded, args.images, score_threshold=args.score_threshold, out=out)
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    for r in results:
+        found = ", ".join(f"{c} {s:.2f} [{', '.join(f'{v:.1f}' for v in b)}]"
+                          for c, s, b in zip(r["classes"], r["scores"], r["boxes"], strict=True))
+        n = len(r["boxes"])
+        print(f"{r['image']}: {n} object{'' if n == 1 else 's'}{': ' + found if n else ''}")
+    print(f"Pictures in {out}")
     return 0
 
 
@@ -322,6 +342,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runtime_arg(p)
     p.add_argument("--json", action="store_true", help="print the results as JSON (errors too)")
     p.set_defaults(func=predict_command)
+    p = sub.add_parser("detect", help="find objects in image files with a detection checkpoint and draw them")
+    p.add_argument("checkpoint", help="a detection checkpoint written by cnnkit train")
+    p.add_argument("images", nargs="+",
+                   help="image files, folders (their image files) or quoted glob patterns such as 'pics/*.png'")
+    p.add_argument("--out", default=None,
+                   help="folder for the pictures with labelled boxes (default <checkpoint folder>/detections)")
+    p.add_argument("--score-threshold", type=float, default=0.5,
+                   help="keep detections scoring at least this (default 0.5)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON (errors too)")
+    p.set_defaults(func=detect_command)
     p = sub.add_parser("export", help="write a checkpoint's or a zoo model's weights as ONNX or safetensors")
     p.add_argument("source", help="a checkpoint file, or a zoo model name (random weights unless --weights)")
     p.add_argument("--format", default="onnx", choices=["onnx", "safetensors"], help="(default onnx)")

@@ -24,7 +24,8 @@ from .errors import InputError
 from .training.checkpoint import CheckpointError, load_checkpoint
 from .training.config import RESUMABLE_FIELDS, RunConfig
 
-__all__ = ["Run", "RunResult", "LoadedRun", "train_run", "load_run", "evaluate_run", "predict_images", "run_state",
+__all__ = ["Run", "RunResult", "LoadedRun", "train_run", "load_run", "evaluate_run", "predict_images", "detect_images",
+           "run_state",
            "read_run_state", "free_folder", "DEFAULT_RUNS", "evaluate_ensemble"]
 
 DEFAULT_RUNS = Path("runs")
@@ -555,6 +556,68 @@ def predict_images(loaded: LoadedRun, paths, resize: bool = False, top_k: int = 
             top = np.argsort(-p, kind="stable")[:k]
             results.append({"image": str(path), "top": [{"class": classes[i], "index": int(i),
                                                           "probability": round(float(p[i]), 6)} for i in top]})
+    return results
+
+
+def detect_images(loaded: LoadedRun, paths, score_threshold: float = 0.5, out=None, batch_size: int = 16) -> list[dict]:
+    """Objects found in each image by a detection checkpoint: ``paths`` as for :func:`predict_images`. Each image is
+    resized to the model's input for the detector and the boxes scaled back to the image's own pixels; detections
+    scoring below ``score_threshold`` are dropped. With ``out`` (a folder) each image is drawn with its labelled
+    boxes as ``<out>/<image name>.png``. Returns per image ``{"image", "size": [width, height], "boxes" (xyxy),
+    "scores", "labels", "classes", "picture"}``."""
+    import numbers
+
+    import cnnkit as ck
+
+    from .data.images import expand_images, open_image
+    from .data.targets import as_numpy
+
+    if loaded.task.name != "detection":
+        raise InputError(f"{loaded.path} is a {loaded.task.name} checkpoint; detecting objects needs a detection one",
+                         field="checkpoint")
+    if isinstance(score_threshold, bool) or not isinstance(score_threshold, numbers.Real) or \
+            not 0 <= score_threshold <= 1:
+        raise InputError(f"detect: the score threshold must be a number in [0, 1], got {score_threshold!r}",
+                         field="score_threshold")
+    info = loaded.info
+    classes = list(info.classes) or [str(i) for i in range(info.num_classes)]
+    mode, size = ("L" if info.in_channels == 1 else "RGB"), info.input_size
+    files = expand_images(paths)
+    folder = Path(out) if out is not None else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    taken: set[str] = set()
+    results = []
+    for start in range(0, len(files), batch_size):
+        chunk = files[start:start + batch_size]
+        originals = [open_image(p, mode) for p in chunk]
+        images = np.stack([open_image(p, mode, (size, size)) for p in chunk])
+        with ck.no_grad():
+            outputs = loaded.model(ck.tensor(images))
+        for path, original, det in zip(chunk, originals, outputs, strict=True):
+            height, width = original.shape[1:]
+            scores = as_numpy(det["scores"]).astype(np.float32).reshape(-1)
+            keep = np.flatnonzero(scores >= score_threshold)
+            keep = keep[np.argsort(-scores[keep], kind="stable")]
+            scale = np.array([width / size, height / size] * 2, np.float32)
+            boxes = as_numpy(det["boxes"]).astype(np.float32).reshape(-1, 4)[keep] * scale
+            labels = as_numpy(det["labels"]).astype(np.int64).reshape(-1)[keep]
+            picture = None
+            if folder is not None:
+                name = path.stem
+                while name in taken:
+                    name += "_"
+                taken.add(name)
+                picture = folder / f"{name}.png"
+                from .viz import draw_boxes
+
+                draw_boxes(original, boxes, labels, scores[keep], classes, path=picture)
+            results.append({"image": str(path), "size": [int(width), int(height)],
+                            "boxes": [[round(float(v), 2) for v in b] for b in boxes],
+                            "scores": [round(float(v), 4) for v in scores[keep]],
+                            "labels": [int(v) for v in labels],
+                            "classes": [classes[v] if 0 <= v < len(classes) else str(v) for v in labels],
+                            "picture": None if picture is None else str(picture)})
     return results
 
 
