@@ -72,6 +72,12 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default 0: off)")
     p.add_argument("--sync-bn", action="store_true", default=None,
                    help="under mpiexec: batch-norm statistics over the global batch (default: per process)")
+    p.add_argument("--backbone", default=None, metavar="MODEL",
+                   help="detection: the zoo classifier whose feature stages are the detector's backbone")
+    p.add_argument("--init", default=None, metavar="CKPT",
+                   help="start the backbone from the matching weights of this checkpoint (e.g. a classifier's)")
+    p.add_argument("--freeze-backbone", action="store_true", default=None,
+                   help="keep the backbone's weights and batch-norm statistics fixed")
     p.add_argument("--out", default=None, help="run folder (default runs/<dataset>-<model>, numbered if taken)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out (default: the most recent run) from its last checkpoint, with its "
@@ -94,8 +100,11 @@ _NOT_CONFIG = ("out", "resume", "json", "no_progress", "command", "func", "passt
 
 
 def _config_changes(args) -> dict:
-    """The run-configuration fields the command line set explicitly."""
-    return {k: v for k, v in vars(args).items() if k not in _NOT_CONFIG and v is not None}
+    """The run-configuration fields the command line set explicitly (``--backbone`` goes to the model builder)."""
+    changes = {k: v for k, v in vars(args).items() if k not in _NOT_CONFIG and v is not None}
+    if "backbone" in changes:
+        changes["model_kwargs"] = {"backbone": changes.pop("backbone")}
+    return changes
 
 
 def _latest_run() -> Path:

@@ -220,6 +220,31 @@ def _model(config: RunConfig, info, task):
                        in_channels=info.in_channels, input_size=info.input_size, **config.model_kwargs)
 
 
+def _start_backbone(model, config: RunConfig, load: bool) -> str:
+    """Transfer learning: start ``model.backbone`` from the matching weights of the ``config.init`` checkpoint (when
+    ``load``: not on a resumed run, whose weights come from its own checkpoint) and freeze it with
+    ``config.freeze_backbone``. Returns what was done, for the run's description ("" when nothing)."""
+    if not config.init and not config.freeze_backbone:
+        return ""
+    from .models.detection.backbones import freeze_backbone, load_backbone_weights
+
+    backbone = getattr(model, "backbone", None)
+    if backbone is None:
+        raise InputError(f"model {config.model!r} has no backbone to start from a checkpoint or to freeze",
+                         field="init" if config.init else "freeze_backbone")
+    done = []
+    if config.init and load:
+        state = load_checkpoint(Path(config.init)).get("model")
+        loaded, total = load_backbone_weights(backbone, state if isinstance(state, dict) else {})
+        if not loaded:
+            raise InputError(f"{config.init}: none of its weights fits the backbone of {config.model} (names and "
+                             f"shapes differ)", field="init")
+        done.append(f"backbone: {loaded} of {total} tensors loaded from {config.init}")
+    if config.freeze_backbone:
+        done.append(f"backbone frozen ({freeze_backbone(model)} parameter tensors)")
+    return ", ".join(done)
+
+
 def _task(config: RunConfig):
     from .models import model_info
     from .training.tasks import get_task
@@ -269,6 +294,7 @@ class Run:
         self.task.bind(self.info)
         self.train_loader, self.val_loader, self.test_loader = _loaders(c, self.data, self.task, self.parallel, fit)
         self.model = _model(c, self.info, self.task)
+        self.backbone_note = _start_backbone(self.model, c, load=checkpoint is None)
         if c.task == "classification":
             _check_input_fits(self.model, c, self.info)
         if c.sync_bn and self.parallel.world_size > 1:
@@ -365,8 +391,9 @@ class Run:
             if self.train_loader.dropped:
                 where += (f"; the last {self.train_loader.dropped} sample(s) of each epoch are left out (fewer than "
                           f"the processes)")
+        note = f"; {self.backbone_note}" if self.backbone_note else ""
         return (f"Training {c.model} ({c.task}) on {c.dataset}: {len(self.train_loader.dataset)} train / {n_val} val "
-                f"/ {n_test} test images, {params:,} parameters{where} -> {self.folder}")
+                f"/ {n_test} test images, {params:,} parameters{where}{note} -> {self.folder}")
 
     def data_sizes(self) -> tuple[int, int]:
         """(validation, test) sample counts over all processes."""

@@ -15,6 +15,7 @@ from ..errors import InputError, InputTypeError
 from .alexnet import AlexNet, alexnet
 from .autoencoder import ConvAutoencoder, conv_autoencoder
 from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
+from .detection import FasterRCNN, faster_rcnn
 from .ensemble import Ensemble, Stacking, bagging, boosting, stacking
 from .googlenet import BasicConv2d, GoogLeNet, GoogLeNetOutputs, Inception, InceptionAux, NaiveInception, googlenet
 from .lenet import LeNet5, lenet5
@@ -97,6 +98,13 @@ for _name, _fn in [("densenet121", densenet121), ("densenet161", densenet161), (
     _REGISTRY[_name] = ModelInfo(_fn, _IMAGENET, f"DenseNet-{_name[8:]} (BC)")
 del _name, _fn
 
+# ---- detection: targets per image {"boxes", "labels"}; a dict of losses in training, detections in eval
+_SHAPES_SCENES = (3, 64, 64)
+_REGISTRY.update({
+    "faster_rcnn": ModelInfo(faster_rcnn, _SHAPES_SCENES, "Faster R-CNN: RPN + RoI head on a small batch-norm "
+                             "backbone (stride 8), for 64x64 scenes", task="detection", default_dataset="shapes"),
+})
+
 
 def list_models(task: str | None = None) -> list[str]:
     """Names accepted by :func:`get_model`, sorted; only those of ``task`` when given."""
@@ -135,7 +143,15 @@ def build_model(name: str, num_classes: int | None = None, in_channels: int | No
         elif key == "num_classes":
             raise InputError(f"model {name!r} ({info.task}) has no classes to set, got num_classes={value}",
                              field="num_classes")
-    return info.builder(**kwargs)
+    try:
+        return info.builder(**kwargs)
+    except TypeError as err:  # a setting the model does not have: the user's mistake, not a bug
+        import re
+
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+        if unknown is None:
+            raise
+        raise InputError(f"model {name!r} has no setting {unknown.group(1)!r}", field=unknown.group(1)) from None
 
 
 def model_input_size(name: str) -> tuple[int, int, int]:
@@ -168,5 +184,5 @@ __all__ = [
     "preact_resnet18", "preact_resnet34", "preact_resnet50", "preact_resnet101", "preact_resnet152",
     "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
     "densenet121", "densenet161", "densenet169", "densenet201", "conv_autoencoder",
-    "Ensemble", "Stacking", "bagging", "boosting", "stacking",
+    "Ensemble", "Stacking", "bagging", "boosting", "stacking", "FasterRCNN", "faster_rcnn",
 ]

@@ -8,7 +8,7 @@ import pytest
 import cnnkit as ck
 from cnnkit import nn
 from cnnkit.errors import InputError
-from cnnkit.models import vgg11_bn
+from cnnkit.models import resnet20
 from cnnkit.models.detection import (
     AnchorGenerator,
     BalancedPositiveNegativeSampler,
@@ -109,15 +109,16 @@ def test_sampler_counts():
 def test_backbones_and_weight_loading():
     b = shapes_backbone(3)
     assert b(ck.zeros((2, 3, 64, 64))).shape == (2, 128, 8, 8) and b.out_channels == 128
-    vgg = vgg11_bn(num_classes=3)
-    vb = classifier_backbone(vgg)
-    assert list(dict(vb.named_children())) == ["features"] and vb.out_channels == 512
-    fresh = classifier_backbone(vgg11_bn(num_classes=5))
-    loaded, total = load_backbone_weights(fresh, vgg.state_dict())
+    net = resnet20(num_classes=3)
+    rb = classifier_backbone(net)  # everything before the global pooling and the classifier
+    assert list(dict(rb.named_children())) == ["conv1", "bn1", "relu", "layer1", "layer2", "layer3"]
+    assert rb.out_channels == 64 and rb(ck.zeros((1, 3, 32, 32))).shape == (1, 64, 8, 8)
+    fresh = classifier_backbone(resnet20(num_classes=5))
+    loaded, total = load_backbone_weights(fresh, net.state_dict())
     assert loaded == total > 0
-    np.testing.assert_array_equal(fresh.features[0].weight.data, vgg.features[0].weight.data)
-    prefixed = {"backbone." + k: v for k, v in vgg.state_dict().items()}  # a detector's checkpoint
-    assert load_backbone_weights(classifier_backbone(vgg11_bn()), prefixed)[0] == total
+    np.testing.assert_array_equal(fresh.layer3[2].conv2.weight.data, net.layer3[2].conv2.weight.data)
+    prefixed = {"backbone." + k: v for k, v in net.state_dict().items()}  # a detector's checkpoint
+    assert load_backbone_weights(classifier_backbone(resnet20()), prefixed)[0] == total
     holder = nn.Module()
     holder.backbone = b
     freeze_backbone(holder)
