@@ -11,7 +11,18 @@ from pathlib import Path
 
 from ..atomic import write_text
 from ..errors import InputError
-from . import activations, batch, depth, ensembles, initialization, optimizers, overfitting, pooling, weight_sharing
+from . import (
+    activations,
+    batch,
+    depth,
+    detectors,
+    ensembles,
+    initialization,
+    optimizers,
+    overfitting,
+    pooling,
+    weight_sharing,
+)
 
 EXPERIMENTS = {
     "optimizers": optimizers.run,
@@ -23,6 +34,7 @@ EXPERIMENTS = {
     "batch": batch.run,
     "weight-sharing": weight_sharing.run,
     "pooling": pooling.run,
+    "detectors": detectors.run,
 }
 
 

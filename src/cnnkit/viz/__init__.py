@@ -10,7 +10,7 @@ per-layer training diagnostics' picture :func:`plot_layer_stats`.
 """
 
 from ._hooks import capture, feature_map_layers, find_layer, layer_names
-from .compare import plot_bars, plot_histogram_grid, plot_image_rows, plot_layer_profiles, plot_xy
+from .compare import plot_bars, plot_histogram_grid, plot_image_rows, plot_layer_profiles, plot_scatter, plot_xy
 from .detection import draw_boxes, plot_pr_curves
 from .diagnostics import plot_layer_stats
 from .features import feature_maps, plot_feature_maps
