@@ -8,7 +8,8 @@ Images come back as float32 (C, H, W) in [0, 1]. Item layout per task: classific
 segmentation ``(image, mask)`` with an int64 (H, W) mask (255 = ignore; every segmentation dataset augments with
 the joint flip and scale + crop of :func:`cnnkit.data.joint.segmentation_augmentation` unless it has its own),
 reconstruction ``(image, label)`` (the
-image is its own target), detection ``(image, {"boxes": (K, 4) xyxy, "labels": (K,)})``.
+image is its own target), detection ``(image, {"boxes": (K, 4) xyxy, "labels": (K,)})`` (augmented with the joint
+flip and scale + crop of :func:`cnnkit.data.detection.detection_augmentation`, boxes clipped or dropped).
 """
 
 from __future__ import annotations
@@ -272,4 +273,10 @@ def load_dataset(name: str, task: str = "classification", data_dir=None, downloa
         from .joint import segmentation_augmentation
 
         bundle.augmentation = partial(segmentation_augmentation, bundle.info.input_size)  # flip, scale + crop
+    elif task == "detection" and bundle.augmentation is None:
+        from functools import partial
+
+        from .detection import detection_augmentation
+
+        bundle.augmentation = partial(detection_augmentation, bundle.info.input_size)  # flip, scale + crop
     return bundle
