@@ -256,3 +256,14 @@ def test_augmented_detection_run(tmp_path, monkeypatch):
     config = RunConfig(model=name, task="detection", dataset="shapes", epochs=1, batch_size=16, subset=48,
                        augment=True)
     assert "map50" in train_run(config, out=tmp_path / "run").report
+
+
+def test_boxes_without_area_are_dropped(tmp_path):
+    objects = [[("cat", 0, 0, 20, 10), ("dog", 5, 5, 5, 15)], [("dog", 10, 5, 40, 20)], [("cat", 2, 2, 6, 6)]]
+    root = make_coco(tmp_path / "c", objects)
+    data = json.loads((root / "annotations.json").read_text())
+    data["annotations"].append({"id": 9, "image_id": 101, "category_id": 7, "bbox": [50, 0, 10, 10]})  # outside
+    (root / "annotations.json").write_text(json.dumps(data))
+    bundle = load_dataset("coco", "detection", root, image_size=16)
+    counts = sorted(len(t["labels"]) for _, t in _all_items(bundle))
+    assert counts == [1, 1, 1]
