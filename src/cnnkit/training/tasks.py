@@ -59,6 +59,7 @@ class Task:
     curves: tuple[str, ...] = ("loss",)
     has_classes = True  # the model's output has one score per class (a model builder takes num_classes)
     collate_fn = None  # the DataLoader's default collate stacks everything
+    measures_training = True  # the training forward gives outputs for the metrics (a detector gives losses only)
 
     def unpack(self, batch) -> tuple:
         """(inputs, targets) of a batch; the default takes a 2-item batch as it is."""
@@ -294,6 +295,7 @@ class DetectionTask(Task):
     precision-recall picture. ``num_classes`` (object classes, no background): labels are checked against it."""
 
     name = "detection"
+    measures_training = False
     monitor = "val_map50"
     mode = "max"
     score = "map50"
