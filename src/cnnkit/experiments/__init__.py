@@ -13,8 +13,10 @@ from ..atomic import write_text
 from ..errors import InputError
 from . import (
     activations,
+    autoencoder,
     batch,
     depth,
+    detectors,
     ensembles,
     fcn,
     initialization,
@@ -37,6 +39,8 @@ EXPERIMENTS = {
     "pooling": pooling.run,
     "fcn": fcn.run,
     "upsampling": upsampling.run,
+    "autoencoder": autoencoder.run,
+    "detectors": detectors.run,
 }
 
 

@@ -16,6 +16,10 @@ from .alexnet import AlexNet, alexnet
 from .autoencoder import ConvAutoencoder, conv_autoencoder
 from .convolutionalize import convolutionalize
 from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
+from .detection import FasterRCNN, faster_rcnn
+from .detection.fast_rcnn import fast_rcnn
+from .detection.rcnn import rcnn
+from .detection.spp_net import spp_net
 from .ensemble import Ensemble, Stacking, bagging, boosting, stacking
 from .fcn import FCN, fcn8s, fcn8s_small, fcn16s, fcn16s_small, fcn32s, fcn32s_small
 from .googlenet import BasicConv2d, GoogLeNet, GoogLeNetOutputs, Inception, InceptionAux, NaiveInception, googlenet
@@ -120,6 +124,19 @@ _REGISTRY.update({
 # ---- end of segmentation models -----------------------------------------------------------------------------------
 del _name, _fn
 
+# ---- detection: targets per image {"boxes", "labels"}; a dict of losses in training, detections in eval
+_SHAPES_SCENES = (3, 64, 64)
+_REGISTRY.update({
+    "faster_rcnn": ModelInfo(faster_rcnn, _SHAPES_SCENES, "Faster R-CNN: RPN + RoI head on a small batch-norm "
+                             "backbone (stride 8), for 64x64 scenes", task="detection", default_dataset="shapes"),
+    "rcnn": ModelInfo(rcnn, _SHAPES_SCENES, "R-CNN: selective search, the CNN on every warped region, linear SVMs",
+                      task="detection", default_dataset="shapes"),
+    "spp_net": ModelInfo(spp_net, _SHAPES_SCENES, "SPP-net: the CNN once, a spatial pyramid on each selective-search "
+                         "window, linear SVMs", task="detection", default_dataset="shapes"),
+    "fast_rcnn": ModelInfo(fast_rcnn, _SHAPES_SCENES, "Fast R-CNN: the CNN once, RoI pooling of selective-search "
+                           "regions, softmax + box regression", task="detection", default_dataset="shapes"),
+})
+
 
 def list_models(task: str | None = None) -> list[str]:
     """Names accepted by :func:`get_model`, sorted; only those of ``task`` when given."""
@@ -158,7 +175,15 @@ def build_model(name: str, num_classes: int | None = None, in_channels: int | No
         elif key == "num_classes":
             raise InputError(f"model {name!r} ({info.task}) has no classes to set, got num_classes={value}",
                              field="num_classes")
-    return info.builder(**kwargs)
+    try:
+        return info.builder(**kwargs)
+    except TypeError as err:  # a setting the model does not have: the user's mistake, not a bug
+        import re
+
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+        if unknown is None:
+            raise
+        raise InputError(f"model {name!r} has no setting {unknown.group(1)!r}", field=unknown.group(1)) from None
 
 
 def model_input_size(name: str) -> tuple[int, int, int]:
@@ -194,4 +219,6 @@ __all__ = [
     "Ensemble", "Stacking", "bagging", "boosting", "stacking",
     "convolutionalize", "FCN", "fcn32s", "fcn16s", "fcn8s", "fcn32s_small", "fcn16s_small", "fcn8s_small",
     "UNet", "EncoderDecoder", "unet", "unet_small", "encoder_decoder",
+    "FasterRCNN", "faster_rcnn",
+    "rcnn", "spp_net", "fast_rcnn",
 ]
