@@ -1,4 +1,5 @@
-"""The ``cnnkit`` command: train | evaluate | predict | segment | export | inspect | summary | bench | experiment.
+"""The ``cnnkit`` command: train | evaluate | predict | segment | detect | export | inspect | summary | bench |
+experiment.
 
 Bad input (a missing data folder, a corrupt file, a foreign checkpoint, an unreadable image ...) raises
 :class:`cnnkit.InputError` (or a file-system error) in the library; the command prints it as one line
@@ -75,6 +76,12 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default 0: off)")
     p.add_argument("--sync-bn", action="store_true", default=None,
                    help="under mpiexec: batch-norm statistics over the global batch (default: per process)")
+    p.add_argument("--backbone", default=None, metavar="MODEL",
+                   help="detection: the zoo classifier whose feature stages are the detector's backbone")
+    p.add_argument("--init", default=None, metavar="CKPT",
+                   help="start the backbone from the matching weights of this checkpoint (e.g. a classifier's)")
+    p.add_argument("--freeze-backbone", action="store_true", default=None,
+                   help="keep the backbone's weights and batch-norm statistics fixed")
     p.add_argument("--out", default=None, help="run folder (default runs/<dataset>-<model>, numbered if taken)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out (default: the most recent run) from its last checkpoint, with its "
@@ -97,8 +104,11 @@ _NOT_CONFIG = ("out", "resume", "json", "no_progress", "command", "func", "passt
 
 
 def _config_changes(args) -> dict:
-    """The run-configuration fields the command line set explicitly."""
-    return {k: v for k, v in vars(args).items() if k not in _NOT_CONFIG and v is not None}
+    """The run-configuration fields the command line set explicitly (``--backbone`` goes to the model builder)."""
+    changes = {k: v for k, v in vars(args).items() if k not in _NOT_CONFIG and v is not None}
+    if "backbone" in changes:
+        changes["model_kwargs"] = {"backbone": changes.pop("backbone")}
+    return changes
 
 
 def _latest_run() -> Path:
@@ -183,7 +193,8 @@ def _format_scores(report: dict) -> str:
             name = key.removeprefix("test_").replace("_", " ")
             shown = f"{value:.2%}" if key.endswith(("accuracy", "iou")) else f"{value:.4g}"
             parts.append(f"test {name} {shown}")
-    return "  ".join(parts + [f"test loss {report['test_loss']:.4f}"])
+    loss = report.get("test_loss")
+    return "  ".join(parts + ([f"test loss {loss:.4f}"] if loss is not None else []))
 
 
 # ---------------------------------------------------------------------------------------------------- evaluate
@@ -270,6 +281,25 @@ def segment_command(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------------- detect
+def detect_command(args) -> int:
+    from .runs import detect_images, load_run
+
+    loaded = load_run(args.checkpoint)
+    out = Path(args.out) if args.out else loaded.path.parent / "detections"
+    results = detect_images(loaded, args.images, score_threshold=args.score_threshold, out=out)
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    for r in results:
+        found = ", ".join(f"{c} {s:.2f} [{', '.join(f'{v:.1f}' for v in b)}]"
+                          for c, s, b in zip(r["classes"], r["scores"], r["boxes"], strict=True))
+        n = len(r["boxes"])
+        print(f"{r['image']}: {n} object{'' if n == 1 else 's'}{': ' + found if n else ''}")
+    print(f"Pictures in {out}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------------- export
 def export_command(args) -> int:
     from .interchange import export_model
@@ -351,6 +381,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for <name>_mask.png and <name>_overlay.png (default: <checkpoint folder>/segment)")
     p.add_argument("--json", action="store_true", help="print the results (files, class areas) as JSON (errors too)")
     p.set_defaults(func=segment_command)
+    p = sub.add_parser("detect", help="find objects in image files with a detection checkpoint and draw them")
+    p.add_argument("checkpoint", help="a detection checkpoint written by cnnkit train")
+    p.add_argument("images", nargs="+",
+                   help="image files, folders (their image files) or quoted glob patterns such as 'pics/*.png'")
+    p.add_argument("--out", default=None,
+                   help="folder for the pictures with labelled boxes (default <checkpoint folder>/detections)")
+    p.add_argument("--score-threshold", type=float, default=0.5,
+                   help="keep detections scoring at least this (default 0.5)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON (errors too)")
+    p.set_defaults(func=detect_command)
     p = sub.add_parser("export", help="write a checkpoint's or a zoo model's weights as ONNX or safetensors")
     p.add_argument("source", help="a checkpoint file, or a zoo model name (random weights unless --weights)")
     p.add_argument("--format", default="onnx", choices=["onnx", "safetensors"], help="(default onnx)")

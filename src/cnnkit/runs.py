@@ -25,7 +25,7 @@ from .training.checkpoint import CheckpointError, load_checkpoint
 from .training.config import RESUMABLE_FIELDS, RunConfig
 
 __all__ = ["Run", "RunResult", "LoadedRun", "train_run", "load_run", "evaluate_run", "predict_images", "segment_images",
-           "smallest_input", "run_state",
+           "smallest_input", "detect_images", "run_state",
            "read_run_state", "free_folder", "DEFAULT_RUNS", "evaluate_ensemble"]
 
 DEFAULT_RUNS = Path("runs")
@@ -220,6 +220,31 @@ def _model(config: RunConfig, info, task):
                        in_channels=info.in_channels, input_size=info.input_size, **config.model_kwargs)
 
 
+def _start_backbone(model, config: RunConfig, load: bool) -> str:
+    """Transfer learning: start ``model.backbone`` from the matching weights of the ``config.init`` checkpoint (when
+    ``load``: not on a resumed run, whose weights come from its own checkpoint) and freeze it with
+    ``config.freeze_backbone``. Returns what was done, for the run's description ("" when nothing)."""
+    if not config.init and not config.freeze_backbone:
+        return ""
+    from .models.detection.backbones import freeze_backbone, load_backbone_weights
+
+    backbone = getattr(model, "backbone", None)
+    if backbone is None:
+        raise InputError(f"model {config.model!r} has no backbone to start from a checkpoint or to freeze",
+                         field="init" if config.init else "freeze_backbone")
+    done = []
+    if config.init and load:
+        state = load_checkpoint(Path(config.init)).get("model")
+        loaded, total = load_backbone_weights(backbone, state if isinstance(state, dict) else {})
+        if not loaded:
+            raise InputError(f"{config.init}: none of its weights fits the backbone of {config.model} (names and "
+                             f"shapes differ)", field="init")
+        done.append(f"backbone: {loaded} of {total} tensors loaded from {config.init}")
+    if config.freeze_backbone:
+        done.append(f"backbone frozen ({freeze_backbone(model)} parameter tensors)")
+    return ", ".join(done)
+
+
 def _task(config: RunConfig):
     from .models import model_info
     from .training.tasks import get_task
@@ -266,8 +291,10 @@ class Run:
         ck.manual_seed(c.seed)
         self.data, fit = prepare_data(c)
         self.info = self.data.info
+        self.task.bind(self.info)
         self.train_loader, self.val_loader, self.test_loader = _loaders(c, self.data, self.task, self.parallel, fit)
         self.model = _model(c, self.info, self.task)
+        self.backbone_note = _start_backbone(self.model, c, load=checkpoint is None)
         if c.task == "classification":
             _check_input_fits(self.model, c, self.info)
         if c.sync_bn and self.parallel.world_size > 1:
@@ -364,8 +391,9 @@ class Run:
             if self.train_loader.dropped:
                 where += (f"; the last {self.train_loader.dropped} sample(s) of each epoch are left out (fewer than "
                           f"the processes)")
+        note = f"; {self.backbone_note}" if self.backbone_note else ""
         return (f"Training {c.model} ({c.task}) on {c.dataset}: {len(self.train_loader.dataset)} train / {n_val} val "
-                f"/ {n_test} test images, {params:,} parameters{where} -> {self.folder}")
+                f"/ {n_test} test images, {params:,} parameters{where}{note} -> {self.folder}")
 
     def data_sizes(self) -> tuple[int, int]:
         """(validation, test) sample counts over all processes."""
@@ -468,7 +496,7 @@ def load_run(checkpoint, runtime: str = "auto") -> LoadedRun:
         config = config.validate().resolved()
         if not isinstance(state.get("model"), dict):
             raise CheckpointError(f"{path}: the checkpoint has no model weights")
-        task = _task(config)
+        task = _task(config).bind(info)
         from .nn.init import skip_init
 
         with skip_init():  # the weights come from the checkpoint: a model they do not fit costs no memory
@@ -672,6 +700,69 @@ def segment_images(loaded: LoadedRun, paths, out) -> list[dict]:
         results.append({"image": str(path), "width": int(image.shape[2]), "height": int(image.shape[1]),
                         "mask": str(mask_file), "overlay": str(overlay_file), "seconds": round(seconds, 4),
                         "areas": areas})
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------- detection
+def detect_images(loaded: LoadedRun, paths, score_threshold: float = 0.5, out=None, batch_size: int = 16) -> list[dict]:
+    """Objects found in each image by a detection checkpoint: ``paths`` as for :func:`predict_images`. Each image is
+    resized to the model's input for the detector and the boxes scaled back to the image's own pixels; detections
+    scoring below ``score_threshold`` are dropped. With ``out`` (a folder) each image is drawn with its labelled
+    boxes as ``<out>/<image name>.png``. Returns per image ``{"image", "size": [width, height], "boxes" (xyxy),
+    "scores", "labels", "classes", "picture"}``."""
+    import numbers
+
+    import cnnkit as ck
+
+    from .data.images import expand_images, open_image
+    from .data.targets import as_numpy
+
+    if loaded.task.name != "detection":
+        raise InputError(f"{loaded.path} is a {loaded.task.name} checkpoint; detecting objects needs a detection one",
+                         field="checkpoint")
+    if isinstance(score_threshold, bool) or not isinstance(score_threshold, numbers.Real) or \
+            not 0 <= score_threshold <= 1:
+        raise InputError(f"detect: the score threshold must be a number in [0, 1], got {score_threshold!r}",
+                         field="score_threshold")
+    info = loaded.info
+    classes = list(info.classes) or [str(i) for i in range(info.num_classes)]
+    mode, size = ("L" if info.in_channels == 1 else "RGB"), info.input_size
+    files = expand_images(paths)
+    folder = Path(out) if out is not None else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    taken: set[str] = set()
+    results = []
+    for start in range(0, len(files), batch_size):
+        chunk = files[start:start + batch_size]
+        originals = [open_image(p, mode) for p in chunk]
+        images = np.stack([open_image(p, mode, (size, size)) for p in chunk])
+        with ck.no_grad():
+            outputs = loaded.model(ck.tensor(images))
+        for path, original, det in zip(chunk, originals, outputs, strict=True):
+            height, width = original.shape[1:]
+            scores = as_numpy(det["scores"]).astype(np.float32).reshape(-1)
+            keep = np.flatnonzero(scores >= score_threshold)
+            keep = keep[np.argsort(-scores[keep], kind="stable")]
+            scale = np.array([width / size, height / size] * 2, np.float32)
+            boxes = as_numpy(det["boxes"]).astype(np.float32).reshape(-1, 4)[keep] * scale
+            labels = as_numpy(det["labels"]).astype(np.int64).reshape(-1)[keep]
+            picture = None
+            if folder is not None:
+                name = path.stem
+                while name in taken:
+                    name += "_"
+                taken.add(name)
+                picture = folder / f"{name}.png"
+                from .viz import draw_boxes
+
+                draw_boxes(original, boxes, labels, scores[keep], classes, path=picture)
+            results.append({"image": str(path), "size": [int(width), int(height)],
+                            "boxes": [[round(float(v), 2) for v in b] for b in boxes],
+                            "scores": [round(float(v), 4) for v in scores[keep]],
+                            "labels": [int(v) for v in labels],
+                            "classes": [classes[v] if 0 <= v < len(classes) else str(v) for v in labels],
+                            "picture": None if picture is None else str(picture)})
     return results
 
 

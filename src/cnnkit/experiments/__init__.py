@@ -17,10 +17,12 @@ from . import (
     batch,
     depth,
     ensembles,
+    fcn,
     initialization,
     optimizers,
     overfitting,
     pooling,
+    upsampling,
     weight_sharing,
 )
 
@@ -34,6 +36,8 @@ EXPERIMENTS = {
     "batch": batch.run,
     "weight-sharing": weight_sharing.run,
     "pooling": pooling.run,
+    "fcn": fcn.run,
+    "upsampling": upsampling.run,
     "autoencoder": autoencoder.run,
 }
 

@@ -14,8 +14,11 @@ from functools import partial
 from ..errors import InputError, InputTypeError
 from .alexnet import AlexNet, alexnet
 from .autoencoder import ConvAutoencoder, conv_autoencoder
+from .convolutionalize import convolutionalize
 from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
+from .detection import FasterRCNN, faster_rcnn
 from .ensemble import Ensemble, Stacking, bagging, boosting, stacking
+from .fcn import FCN, fcn8s, fcn8s_small, fcn16s, fcn16s_small, fcn32s, fcn32s_small
 from .googlenet import BasicConv2d, GoogLeNet, GoogLeNetOutputs, Inception, InceptionAux, NaiveInception, googlenet
 from .lenet import LeNet5, lenet5
 from .resnet import (
@@ -44,6 +47,7 @@ from .resnet import (
     resnet152,
 )
 from .small import SmallCNN, small_cnn
+from .unet import EncoderDecoder, UNet, encoder_decoder, unet, unet_small
 from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
 
 
@@ -95,7 +99,34 @@ for _name, _fn in [("resnet20", resnet20), ("resnet32", resnet32), ("resnet44", 
 for _name, _fn in [("densenet121", densenet121), ("densenet161", densenet161), ("densenet169", densenet169),
                    ("densenet201", densenet201)]:
     _REGISTRY[_name] = ModelInfo(_fn, _IMAGENET, f"DenseNet-{_name[8:]} (BC)")
+
+# ---- segmentation models (FCN, U-Net, encoder-decoders) ----------------------------------------------------------
+_SHAPES = (3, 64, 64)
+_REGISTRY.update({
+    "fcn32s": ModelInfo(fcn32s, _IMAGENET, "FCN-32s on VGG-16 (Long et al., pad-100 geometry)", task="segmentation"),
+    "fcn16s": ModelInfo(fcn16s, _IMAGENET, "FCN-16s on VGG-16 (pool4 scores added)", task="segmentation"),
+    "fcn8s": ModelInfo(fcn8s, _IMAGENET, "FCN-8s on VGG-16 (pool4 and pool3 scores added)", task="segmentation"),
+    "fcn32s_small": ModelInfo(fcn32s_small, _SHAPES, "small FCN-32s (BN, same-size) for 64x64 scenes",
+                              task="segmentation"),
+    "fcn16s_small": ModelInfo(fcn16s_small, _SHAPES, "small FCN-16s (BN, same-size) for 64x64 scenes",
+                              task="segmentation"),
+    "fcn8s_small": ModelInfo(fcn8s_small, _SHAPES, "small FCN-8s (BN, same-size) for 64x64 scenes",
+                             task="segmentation"),
+    "unet": ModelInfo(unet, (3, 256, 256), "U-Net (same padding, BN, base 64, depth 4)", task="segmentation"),
+    "unet_small": ModelInfo(unet_small, _SHAPES, "small U-Net (base 16, depth 3) for 64x64 scenes",
+                            task="segmentation", default_dataset="shapes"),
+    "encoder_decoder": ModelInfo(encoder_decoder, _SHAPES, "SegNet-style encoder-decoder (transposed-conv decoder)",
+                                 task="segmentation"),
+})
+# ---- end of segmentation models -----------------------------------------------------------------------------------
 del _name, _fn
+
+# ---- detection: targets per image {"boxes", "labels"}; a dict of losses in training, detections in eval
+_SHAPES_SCENES = (3, 64, 64)
+_REGISTRY.update({
+    "faster_rcnn": ModelInfo(faster_rcnn, _SHAPES_SCENES, "Faster R-CNN: RPN + RoI head on a small batch-norm "
+                             "backbone (stride 8), for 64x64 scenes", task="detection", default_dataset="shapes"),
+})
 
 
 def list_models(task: str | None = None) -> list[str]:
@@ -135,7 +166,15 @@ def build_model(name: str, num_classes: int | None = None, in_channels: int | No
         elif key == "num_classes":
             raise InputError(f"model {name!r} ({info.task}) has no classes to set, got num_classes={value}",
                              field="num_classes")
-    return info.builder(**kwargs)
+    try:
+        return info.builder(**kwargs)
+    except TypeError as err:  # a setting the model does not have: the user's mistake, not a bug
+        import re
+
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+        if unknown is None:
+            raise
+        raise InputError(f"model {name!r} has no setting {unknown.group(1)!r}", field=unknown.group(1)) from None
 
 
 def model_input_size(name: str) -> tuple[int, int, int]:
@@ -169,4 +208,7 @@ __all__ = [
     "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
     "densenet121", "densenet161", "densenet169", "densenet201", "conv_autoencoder",
     "Ensemble", "Stacking", "bagging", "boosting", "stacking",
+    "convolutionalize", "FCN", "fcn32s", "fcn16s", "fcn8s", "fcn32s_small", "fcn16s_small", "fcn8s_small",
+    "UNet", "EncoderDecoder", "unet", "unet_small", "encoder_decoder",
+    "FasterRCNN", "faster_rcnn",
 ]

@@ -50,6 +50,8 @@ class RunConfig:
     snapshots: int = 0  # > 0: a snapshot ensemble, the cosine schedule restarted this many times, a checkpoint each
     subset: int = 0  # > 0: train and test on a seeded choice of this many images of each set (quick trials)
     noise: float = 0.0  # reconstruction: std of the Gaussian noise added to the input only (a denoising autoencoder)
+    init: str | None = None  # a checkpoint whose matching weights start the model's backbone (transfer learning)
+    freeze_backbone: bool = False  # the backbone's weights (and batch-norm statistics) stay fixed
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> RunConfig:
@@ -111,6 +113,11 @@ class RunConfig:
             if self.epochs % self.snapshots:
                 raise InputError(f"run config: {self.epochs} epochs cannot be split into {self.snapshots} equal "
                                  f"snapshot cycles; choose epochs a multiple of snapshots", field="snapshots")
+        if self.init is not None and (not isinstance(self.init, str) or not self.init):
+            raise InputError(f"run config: init must be a checkpoint path, got {self.init!r}", field="init")
+        if not isinstance(self.freeze_backbone, bool):
+            raise InputError(f"run config: freeze_backbone must be a bool, got {self.freeze_backbone!r}",
+                             field="freeze_backbone")
         if not isinstance(self.model_kwargs, dict):
             raise InputError(f"run config: model_kwargs must be a dict, got {type(self.model_kwargs).__name__}",
                              field="model_kwargs")

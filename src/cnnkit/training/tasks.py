@@ -8,7 +8,7 @@ problem is a new task object, not a change to the loop.
     classification   batch (images (N, C, H, W), labels (N,))       loss cross-entropy        accuracy
     segmentation     batch (images, masks (N, H, W), 255 = ignore)   pixel-wise cross-entropy  pixel accuracy, mIoU
     reconstruction   batch (images, anything)                        MSE (target = input)      MSE, PSNR
-    detection        batch (images, [{"boxes", "labels"}, ...])      the model's loss dict     (mAP: detection)
+    detection        batch (images, [{"boxes", "labels"}, ...])      the model's loss dict     mAP@0.5 (VOC), COCO mAP
 """
 
 from __future__ import annotations
@@ -94,6 +94,11 @@ class Task:
     def examples(self, model, dataset, info) -> list[Figure]:
         """Pictures of the model's outputs on the first few items of ``dataset`` (none by default)."""
         return []
+
+    def bind(self, info) -> Task:
+        """Learn the data description (:class:`~cnnkit.data.registry.DataInfo`) the batches will follow, for
+        checks that need it (the number of classes); returns ``self``."""
+        return self
 
 
 def _plain(value):
@@ -283,10 +288,23 @@ class ReconstructionTask(Task):
 class DetectionTask(Task):
     """Images to boxes: targets are per-image ``{"boxes": (K, 4) xyxy, "labels": (K,)}`` dicts (K may be 0), the
     model returns a dict of losses in training mode and ``[{"boxes", "scores", "labels"}, ...]`` in eval mode
-    (torchvision's convention); the loss is the sum of the model's losses. Metrics arrive with the detection
-    evaluation (mAP)."""
+    (torchvision's convention); the loss is the sum of the model's losses. Training measures nothing beyond the
+    loss (no extra forward pass); validation runs the detector in eval mode and logs the VOC mAP at IoU 0.5
+    (``val_map50``, which ``best.ckpt`` follows); the test report adds the COCO mAP@[.5:.95], per-class AP and a
+    precision-recall picture. ``num_classes`` (object classes, no background): labels are checked against it."""
 
     name = "detection"
+    monitor = "val_map50"
+    mode = "max"
+    score = "map50"
+    curves = ("loss", "map50")
+
+    def __init__(self, num_classes: int | None = None):
+        self.num_classes = num_classes
+
+    def bind(self, info):
+        self.num_classes = info.num_classes or None
+        return self
 
     @staticmethod
     def collate_fn(items):
@@ -297,12 +315,15 @@ class DetectionTask(Task):
         return images, [item[1] for item in items]
 
     def unpack(self, batch):
+        from ..data.targets import check_target
+
         inputs, targets = super().unpack(batch)
         if not isinstance(targets, (list, tuple)) or len(targets) != inputs.shape[0]:
             size = len(targets) if hasattr(targets, "__len__") else "?"
             raise InputError(f"detection: expected one target dict per image ({inputs.shape[0]}), got "
                              f"{type(targets).__name__} of length {size}")
-        return inputs, list(targets)
+        return inputs, [check_target(t, self.num_classes, f"detection: target of image {i} of the batch")
+                        for i, t in enumerate(targets)]
 
     def forward(self, model, inputs, targets, loss_fn):
         if model.training:
@@ -313,6 +334,44 @@ class DetectionTask(Task):
             return total, None
         outputs = model(inputs)
         return (loss_fn(outputs, targets) if loss_fn else None), outputs
+
+    def _classes(self, info) -> int:
+        n = info.num_classes or self.num_classes
+        if not n:
+            raise InputError("detection: the number of object classes is unknown; describe the data (a DataInfo "
+                             "with num_classes) or make the task with num_classes")
+        return n
+
+    def metrics(self, info):
+        return {"map50": M.MeanAP50(self._classes(info))}
+
+    def test_metrics(self, info):
+        return {"detection": M.MeanAveragePrecision(self._classes(info))}
+
+    def report(self, results, info):
+        d = results["detection"]
+        n = len(d["ap50"])
+        classes = [str(c) for c in info.classes][:n] or [str(i) for i in range(n)]
+
+        def per_class(values):
+            return {c: _finite(v, 4) for c, v in zip(classes, values, strict=True)}
+
+        report = {"test_loss": _finite(results["test_loss"]), "map50": _finite(d["map50"]), "map": _finite(d["map"]),
+                  "map50_11pt": _finite(d["map50_11pt"]), "map75": _finite(d["map75"]),
+                  "per_class_ap50": per_class(d["ap50"]), "per_class_ap": per_class(d["ap"]),
+                  "num_objects": dict(zip(classes, map(int, d["num_gt"]), strict=True)),
+                  "num_detections": dict(zip(classes, map(int, d["num_detections"]), strict=True)),
+                  "num_images": d["num_images"], "classes": classes}
+        curves = {c: (r.tolist(), p.tolist()) for c, (r, p) in zip(classes, d["pr_curves"], strict=True)}
+        return report, [Figure("pr_curves.png", "pr_curves", {"curves": curves, "ap": report["per_class_ap50"]})]
+
+
+def _finite(value, digits: int | None = None):
+    """A float for JSON: None when NaN or infinite (e.g. the mAP of a test set without objects)."""
+    value = float(value)
+    if not np.isfinite(value):
+        return None
+    return round(value, digits) if digits is not None else value
 
 
 TASKS = {"classification": ClassificationTask, "segmentation": SegmentationTask,

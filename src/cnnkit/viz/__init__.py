@@ -1,4 +1,5 @@
-"""Plots (matplotlib, Agg backend): training curves, confusion matrices, comparison curves, optimizer paths.
+"""Plots (matplotlib, Agg backend): training curves, confusion matrices, comparison curves, optimizer paths,
+detection precision-recall curves and labelled boxes.
 
 ``FIGURES`` maps the picture kinds a task asks for at the end of a run (:class:`cnnkit.training.tasks.Figure`) to
 the function that draws them: ``FIGURES[kind](path, **data)``.
@@ -18,6 +19,7 @@ from .compare import (
     plot_layer_profiles,
     plot_xy,
 )
+from .detection import draw_boxes, plot_pr_curves
 from .diagnostics import plot_layer_stats
 from .features import feature_maps, plot_feature_maps
 from .filters import filter_grid, first_conv_weight, plot_filters
@@ -31,4 +33,5 @@ FIGURES = {
     "layer_stats": lambda path, **data: plot_layer_stats(path=path, **data),
     "segmentation": lambda path, **data: plot_segmentation(path, **data),
     "image_grid": lambda path, rows, title="": plot_image_grid(rows, path, title=title),
+    "pr_curves": lambda path, **data: plot_pr_curves(path, **data),
 }

@@ -1,0 +1,121 @@
+"""Backbones of the detectors: a convolutional feature extractor with ``out_channels`` (and nothing after it).
+
+    backbone = shapes_backbone(in_channels=3)               # small conv + batch-norm net, stride 8, 128 channels
+    backbone = classifier_backbone(get_model("vgg11_bn"))   # a zoo classifier without its pooling and head
+    loaded, total = load_backbone_weights(backbone, checkpoint_state["model"])
+    freeze_backbone(detector)                              # no gradients, batch-norm statistics fixed
+
+A backbone keeps its source classifier's parameter names (``features.0.weight``, ``layer1.0.conv1.weight``), so the
+weights of a classification checkpoint load into it by name.
+"""
+
+from __future__ import annotations
+
+from ... import nn
+from ...errors import InputError
+
+__all__ = ["Backbone", "shapes_backbone", "classifier_backbone", "load_backbone_weights", "freeze_backbone"]
+
+_HEAD_TYPES = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Linear, nn.Flatten, nn.Dropout)
+
+
+class Backbone(nn.Module):
+    """Named stages run in order: (N, C, H, W) -> (N, out_channels, H / stride, W / stride). A frozen backbone
+    (:meth:`freeze`) stays in eval mode (batch norm uses its running statistics) and its parameters take no
+    gradient."""
+
+    def __init__(self, stages, out_channels: int):
+        super().__init__()
+        for name, module in stages:
+            self.add_module(name, module)
+        self.out_channels = int(out_channels)
+        self.frozen = False
+
+    def forward(self, x):
+        for module in self.children():
+            x = module(x)
+        return x
+
+    def freeze(self) -> Backbone:
+        self.frozen = True
+        self.requires_grad_(False)
+        return self.train(self.training)
+
+    def train(self, mode: bool = True) -> Backbone:
+        super().train(mode)
+        if self.frozen and mode:
+            super().train(False)
+            object.__setattr__(self, "training", True)  # the detector is training; only the stages are fixed
+        return self
+
+    def extra_repr(self) -> str:
+        return f"out_channels={self.out_channels}" + (", frozen" if self.frozen else "")
+
+
+def _conv_bn(cin: int, cout: int) -> list:
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+def shapes_backbone(in_channels: int = 3, widths=(32, 64, 128)) -> Backbone:
+    """A small VGG-style net for 64x64 scenes: per width one or two 3x3 conv + batch norm + ReLU, then 2x2 max
+    pooling; three widths give stride 8 (an 8x8 map for 64x64 images)."""
+    layers, cin = [], in_channels
+    for i, width in enumerate(widths):
+        layers += _conv_bn(cin, width) + ([] if i == 0 else _conv_bn(width, width)) + [nn.MaxPool2d(2)]
+        cin = width
+    return Backbone([("features", nn.Sequential(*layers))], cin)
+
+
+def _channels(modules) -> int | None:
+    channels = None
+    for module in modules:
+        for m in module.modules():
+            for attr in ("out_channels", "num_features"):
+                if isinstance(getattr(m, attr, None), int):
+                    channels = getattr(m, attr)
+    return channels
+
+
+def classifier_backbone(model: nn.Module) -> Backbone:
+    """The feature extractor of a zoo classifier: its child modules in registration order up to (not including) the
+    first global pooling, flatten, dropout or linear layer or block holding a linear layer (VGG/AlexNet:
+    ``features``; ResNet: ``conv1`` ... ``layer4``). Parameter names are kept."""
+    stages = []
+    for name, child in model.named_children():
+        if isinstance(child, _HEAD_TYPES) or any(isinstance(m, nn.Linear) for m in child.modules()):
+            break
+        stages.append((name, child))
+    channels = _channels(child for _, child in stages)
+    if not stages or channels is None:
+        raise InputError(f"classifier_backbone: {type(model).__name__} has no convolutional stages before its head")
+    return Backbone(stages, channels)
+
+
+def load_backbone_weights(backbone: nn.Module, state: dict) -> tuple[int, int]:
+    """Copy into ``backbone`` every tensor of ``state`` (a model's state dict) whose name is a backbone tensor's
+    name, or ends with ``.`` + it (a checkpoint of a detector with this backbone), and whose shape matches.
+    Returns (tensors loaded, backbone tensors)."""
+    import numpy as np
+
+    own = backbone.state_dict()
+    update = {}
+    for key, value in own.items():
+        for name in (key, *(k for k in state if k.endswith("." + key))):
+            if name in state and tuple(np.shape(state[name])) == tuple(value.shape):
+                update[key] = state[name]
+                break
+    if update:
+        backbone.load_state_dict({**own, **update})
+    return len(update), len(own)
+
+
+def freeze_backbone(model: nn.Module) -> int:
+    """Freeze ``model.backbone`` (see :meth:`Backbone.freeze`); returns how many parameters were frozen."""
+    backbone = getattr(model, "backbone", None)
+    if not isinstance(backbone, nn.Module):
+        raise InputError(f"{type(model).__name__} has no backbone to freeze")
+    if isinstance(backbone, Backbone):
+        backbone.freeze()
+    else:
+        backbone.requires_grad_(False)
+    return sum(1 for _ in backbone.parameters())
