@@ -16,6 +16,7 @@ from . import (
     autoencoder,
     batch,
     depth,
+    detectors,
     ensembles,
     fcn,
     initialization,
@@ -39,6 +40,7 @@ EXPERIMENTS = {
     "fcn": fcn.run,
     "upsampling": upsampling.run,
     "autoencoder": autoencoder.run,
+    "detectors": detectors.run,
 }
 
 

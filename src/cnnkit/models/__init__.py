@@ -17,6 +17,9 @@ from .autoencoder import ConvAutoencoder, conv_autoencoder
 from .convolutionalize import convolutionalize
 from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
 from .detection import FasterRCNN, faster_rcnn
+from .detection.fast_rcnn import fast_rcnn
+from .detection.rcnn import rcnn
+from .detection.spp_net import spp_net
 from .ensemble import Ensemble, Stacking, bagging, boosting, stacking
 from .fcn import FCN, fcn8s, fcn8s_small, fcn16s, fcn16s_small, fcn32s, fcn32s_small
 from .googlenet import BasicConv2d, GoogLeNet, GoogLeNetOutputs, Inception, InceptionAux, NaiveInception, googlenet
@@ -126,6 +129,12 @@ _SHAPES_SCENES = (3, 64, 64)
 _REGISTRY.update({
     "faster_rcnn": ModelInfo(faster_rcnn, _SHAPES_SCENES, "Faster R-CNN: RPN + RoI head on a small batch-norm "
                              "backbone (stride 8), for 64x64 scenes", task="detection", default_dataset="shapes"),
+    "rcnn": ModelInfo(rcnn, _SHAPES_SCENES, "R-CNN: selective search, the CNN on every warped region, linear SVMs",
+                      task="detection", default_dataset="shapes"),
+    "spp_net": ModelInfo(spp_net, _SHAPES_SCENES, "SPP-net: the CNN once, a spatial pyramid on each selective-search "
+                         "window, linear SVMs", task="detection", default_dataset="shapes"),
+    "fast_rcnn": ModelInfo(fast_rcnn, _SHAPES_SCENES, "Fast R-CNN: the CNN once, RoI pooling of selective-search "
+                           "regions, softmax + box regression", task="detection", default_dataset="shapes"),
 })
 
 
@@ -211,4 +220,5 @@ __all__ = [
     "convolutionalize", "FCN", "fcn32s", "fcn16s", "fcn8s", "fcn32s_small", "fcn16s_small", "fcn8s_small",
     "UNet", "EncoderDecoder", "unet", "unet_small", "encoder_decoder",
     "FasterRCNN", "faster_rcnn",
+    "rcnn", "spp_net", "fast_rcnn",
 ]

@@ -17,6 +17,7 @@ from .compare import (
     plot_image_grid,
     plot_image_rows,
     plot_layer_profiles,
+    plot_scatter,
     plot_xy,
 )
 from .detection import draw_boxes, plot_pr_curves

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["plot_layer_profiles", "plot_bars", "plot_histogram_grid", "plot_image_rows", "plot_xy", "plot_image_grid",
-           "plot_codes_2d"]
+           "plot_codes_2d",
+           "plot_scatter"]
 
 
 def plot_layer_profiles(panels: dict, path, ylabel: str = "gradient norm", title: str = "", log_y: bool = True):
@@ -170,4 +171,23 @@ def plot_codes_2d(panels: dict, labels, path, title: str = ""):
         ax.grid(alpha=0.3)
     axes[0, -1].legend(fontsize=7, markerscale=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_scatter(points: dict, path, xlabel: str = "", ylabel: str = "", title: str = "", log_x: bool = True):
+    """``points[name] = (x, y)``: one labelled point per name (e.g. seconds per image against accuracy)."""
+    from .plots import _pyplot, _save
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), layout="constrained")
+    colours = plt.get_cmap("tab10")(np.arange(len(points)) % 10)
+    for colour, (name, (x, y)) in zip(colours, points.items(), strict=True):
+        ax.scatter([x], [y], s=60, color=colour)
+        ax.annotate(f" {name}", (x, y), fontsize=9, va="center")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if log_x and all(x > 0 for x, _ in points.values()):
+        ax.set_xscale("log")
+    ax.grid(alpha=0.3, which="both")
+    ax.set_title(title)
     return _save(fig, path)
