@@ -225,7 +225,7 @@ def test_mutated_annotations_load_or_are_refused_cleanly(tmp_path, name, make, f
 
 
 def test_detection_augmentation_moves_boxes_with_the_image():
-    from cnnkit.data.detection import detection_augmentation
+    from cnnkit.data.joint import detection_augmentation
     from cnnkit.data.synthetic import ShapeScenes
 
     scenes = ShapeScenes(n=40, size=64, target="boxes", min_objects=1)

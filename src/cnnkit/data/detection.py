@@ -1,7 +1,7 @@
 """Detection datasets: items ``(image (C, S, S) float32, {"boxes": (K, 4) float32 xyxy, "labels": (K,) int64})``.
 
 - ``shapes``: :class:`~cnnkit.data.synthetic.ShapeScenes` scenes of 0-4 circles, squares and triangles.
-- :func:`detection_augmentation`: every detection dataset's ``--augment`` preset (flip, scale + crop).
+- ``--augment``: :func:`cnnkit.data.joint.detection_augmentation` (flip, scale + crop; boxes clipped or dropped).
 - Annotation folders, each read into images resized to ``size`` x ``size`` with their boxes scaled alike (so
   batches stack): :class:`VOCDetection` (Pascal VOC XML), :class:`YOLODetection` (YOLO txt) and
   :class:`COCODetection` (COCO JSON). Every target is checked when the folder is opened (boxes finite with
@@ -21,23 +21,10 @@ from ..errors import InputError
 from .dataset import Dataset, check_index
 from .targets import check_target
 
-__all__ = ["shape_scenes_bundle", "detection_augmentation", "DetectionFolder", "load_voc", "load_yolo", "load_coco",
+__all__ = ["shape_scenes_bundle", "DetectionFolder", "load_voc", "load_yolo", "load_coco",
            "read_voc_xml", "read_yolo_txt", "read_coco_json", "SHAPES_TRAIN", "SHAPES_TEST"]
 
 SHAPES_TRAIN, SHAPES_TEST = 2000, 500  # scenes in the generated train and test sets
-
-
-def detection_augmentation(size: int, scale=(0.6, 1.0), min_visibility: float = 0.4, rng=None, seed=None):
-    """The detection preset, from the joint transforms: a horizontal flip (p 0.5), then a window of ``scale`` of the
-    area (aspect 3/4 to 4/3) resized back to ``size`` x ``size``; boxes move with the image, are clipped to the
-    window, and those keeping less than ``min_visibility`` of their area (or under a pixel wide) are dropped with
-    their labels."""
-    from . import joint as J
-    from ._rng import make_rng
-
-    gen = make_rng(rng, seed, "detection_augmentation")
-    return J.Compose([J.RandomHorizontalFlip(0.5, rng=gen),
-                      J.RandomResizedCrop(size, scale=scale, min_visibility=min_visibility, rng=gen)])
 
 
 def shape_scenes_bundle(image_size: int | None = None):

@@ -207,11 +207,15 @@ class SegmentationTask(Task):
         return np.asarray(scores.data).argmax(axis=1)
 
     def examples(self, model, dataset, info, count: int = 6) -> list[Figure]:
-        """``segmentation.png``: the first ``count`` items of ``dataset`` with their true and predicted masks."""
+        """``segmentation.png``: ``count`` items of ``dataset`` with their true and predicted masks: the first ones
+        with some labelled object pixels among the first ``4 * count`` (then the first others)."""
         n = min(count, len(dataset))
         if n == 0:
             return []
-        items = [dataset[i] for i in range(n)]
+        looked = [dataset[i] for i in range(min(4 * count, len(dataset)))]
+        has_objects = [bool(np.isin(np.asarray(item[1]), (0, self.ignore_index), invert=True).any()) for item in looked]
+        items = ([item for item, yes in zip(looked, has_objects, strict=True) if yes]
+                 + [item for item, yes in zip(looked, has_objects, strict=True) if not yes])[:n]
         images = np.stack([np.asarray(item[0], dtype=np.float32) for item in items])
         truths = np.stack([np.asarray(item[1]) for item in items])
         predictions = self.predict(model, images)
