@@ -1,4 +1,5 @@
-"""The ``cnnkit`` command: train | evaluate | predict | export | inspect | summary | bench | experiment.
+"""The ``cnnkit`` command: train | evaluate | predict | segment | detect | export | inspect | summary | bench |
+experiment.
 
 Bad input (a missing data folder, a corrupt file, a foreign checkpoint, an unreadable image ...) raises
 :class:`cnnkit.InputError` (or a file-system error) in the library; the command prints it as one line
@@ -66,6 +67,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--l1", type=float, default=None, help="L1 penalty weight, applied by the optimizer (default 0)")
     p.add_argument("--augment", action="store_true", default=None,
                    help="data augmentation (dataset-appropriate preset)")
+    p.add_argument("--noise", type=float, default=None,
+                   help="reconstruction: standard deviation of Gaussian noise added to the input only, so the model "
+                        "learns to rebuild the clean image (a denoising autoencoder; default 0)")
     p.add_argument("--val-fraction", type=float, default=None,
                    help=f"share of the training set held out (default {d.val_fraction})")
     p.add_argument("--seed", type=int, default=None, help=f"(default {d.seed})")
@@ -189,7 +193,8 @@ def _format_scores(report: dict) -> str:
             name = key.removeprefix("test_").replace("_", " ")
             shown = f"{value:.2%}" if key.endswith(("accuracy", "iou")) else f"{value:.4g}"
             parts.append(f"test {name} {shown}")
-    return "  ".join(parts + [f"test loss {report['test_loss']:.4f}"])
+    loss = report.get("test_loss")
+    return "  ".join(parts + ([f"test loss {loss:.4f}"] if loss is not None else []))
 
 
 # ---------------------------------------------------------------------------------------------------- evaluate
@@ -256,6 +261,42 @@ def predict_command(args) -> int:
     else:
         for r in results:
             print(f"{r['image']}: " + ", ".join(f"{t['class']} ({t['probability']:.1%})" for t in r["top"]))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- segment
+def segment_command(args) -> int:
+    from .runs import load_run, segment_images
+
+    loaded = load_run(args.checkpoint)
+    out = args.out or Path(args.checkpoint).parent / "segment"
+    results = segment_images(loaded, args.images, out)
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    for r in results:
+        shown = sorted(r["areas"].items(), key=lambda item: -item[1]["pixels"])
+        areas = ", ".join(f"{c} {a['fraction']:.1%}" for c, a in shown if a["pixels"])
+        print(f"{r['image']} ({r['width']}x{r['height']}): {areas}; wrote {r['mask']} and {r['overlay']}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- detect
+def detect_command(args) -> int:
+    from .runs import detect_images, load_run
+
+    loaded = load_run(args.checkpoint)
+    out = Path(args.out) if args.out else loaded.path.parent / "detections"
+    results = detect_images(loaded, args.images, score_threshold=args.score_threshold, out=out)
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    for r in results:
+        found = ", ".join(f"{c} {s:.2f} [{', '.join(f'{v:.1f}' for v in b)}]"
+                          for c, s, b in zip(r["classes"], r["scores"], r["boxes"], strict=True))
+        n = len(r["boxes"])
+        print(f"{r['image']}: {n} object{'' if n == 1 else 's'}{': ' + found if n else ''}")
+    print(f"Pictures in {out}")
     return 0
 
 
@@ -331,6 +372,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runtime_arg(p)
     p.add_argument("--json", action="store_true", help="print the results as JSON (errors too)")
     p.set_defaults(func=predict_command)
+    p = sub.add_parser("segment", help="segment image files with a segmentation checkpoint: an index mask PNG and a "
+                                       "colour overlay per image")
+    p.add_argument("checkpoint", help="a segmentation checkpoint written by cnnkit train")
+    p.add_argument("images", nargs="+",
+                   help="image files (any size), folders (their image files) or quoted glob patterns")
+    p.add_argument("--out", default=None,
+                   help="folder for <name>_mask.png and <name>_overlay.png (default: <checkpoint folder>/segment)")
+    p.add_argument("--json", action="store_true", help="print the results (files, class areas) as JSON (errors too)")
+    p.set_defaults(func=segment_command)
+    p = sub.add_parser("detect", help="find objects in image files with a detection checkpoint and draw them")
+    p.add_argument("checkpoint", help="a detection checkpoint written by cnnkit train")
+    p.add_argument("images", nargs="+",
+                   help="image files, folders (their image files) or quoted glob patterns such as 'pics/*.png'")
+    p.add_argument("--out", default=None,
+                   help="folder for the pictures with labelled boxes (default <checkpoint folder>/detections)")
+    p.add_argument("--score-threshold", type=float, default=0.5,
+                   help="keep detections scoring at least this (default 0.5)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON (errors too)")
+    p.set_defaults(func=detect_command)
     p = sub.add_parser("export", help="write a checkpoint's or a zoo model's weights as ONNX or safetensors")
     p.add_argument("source", help="a checkpoint file, or a zoo model name (random weights unless --weights)")
     p.add_argument("--format", default="onnx", choices=["onnx", "safetensors"], help="(default onnx)")

@@ -11,7 +11,21 @@ from pathlib import Path
 
 from ..atomic import write_text
 from ..errors import InputError
-from . import activations, batch, depth, ensembles, initialization, optimizers, overfitting, pooling, weight_sharing
+from . import (
+    activations,
+    autoencoder,
+    batch,
+    depth,
+    detectors,
+    ensembles,
+    fcn,
+    initialization,
+    optimizers,
+    overfitting,
+    pooling,
+    upsampling,
+    weight_sharing,
+)
 
 EXPERIMENTS = {
     "optimizers": optimizers.run,
@@ -23,6 +37,10 @@ EXPERIMENTS = {
     "batch": batch.run,
     "weight-sharing": weight_sharing.run,
     "pooling": pooling.run,
+    "fcn": fcn.run,
+    "upsampling": upsampling.run,
+    "autoencoder": autoencoder.run,
+    "detectors": detectors.run,
 }
 
 

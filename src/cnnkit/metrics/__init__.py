@@ -13,6 +13,7 @@ Each metric keeps sums and counts (never the outputs), so memory does not depend
 
 from .base import Metric, MetricCollection
 from .classification import Accuracy, ConfusionMatrix, PrecisionRecallF1, TopKAccuracy
+from .detection import MeanAP50, MeanAveragePrecision
 from .mean import MeanMetric
 from .reconstruction import PSNR, MeanSquaredError
 from .segmentation import IoU, MeanIoU, PixelAccuracy
@@ -22,6 +23,8 @@ __all__ = [
     "Accuracy",
     "ConfusionMatrix",
     "IoU",
+    "MeanAP50",
+    "MeanAveragePrecision",
     "MeanIoU",
     "MeanMetric",
     "MeanSquaredError",

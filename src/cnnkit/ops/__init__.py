@@ -1,4 +1,5 @@
-"""Detection ops with torchvision.ops' names, signatures and semantics: boxes, NMS, RoI pooling and RoI align.
+"""Detection ops with torchvision.ops' names, signatures and semantics: boxes, NMS, RoI pooling and RoI align;
+and region proposals by selective search (:mod:`cnnkit.ops.proposals`).
 
     from cnnkit.ops import box_iou, nms, roi_align
 
@@ -15,7 +16,9 @@ from .boxes import (
     nms,
     remove_small_boxes,
 )
+from .proposals import felzenszwalb, selective_search
 from .roi import roi_align, roi_pool
 
 __all__ = ["box_area", "box_iou", "generalized_box_iou", "box_convert", "clip_boxes_to_image",
-           "remove_small_boxes", "nms", "batched_nms", "roi_pool", "roi_align"]
+           "remove_small_boxes", "nms", "batched_nms", "roi_pool", "roi_align",
+           "felzenszwalb", "selective_search"]

@@ -8,7 +8,7 @@ problem is a new task object, not a change to the loop.
     classification   batch (images (N, C, H, W), labels (N,))       loss cross-entropy        accuracy
     segmentation     batch (images, masks (N, H, W), 255 = ignore)   pixel-wise cross-entropy  pixel accuracy, mIoU
     reconstruction   batch (images, anything)                        MSE (target = input)      MSE, PSNR
-    detection        batch (images, [{"boxes", "labels"}, ...])      the model's loss dict     (mAP: detection)
+    detection        batch (images, [{"boxes", "labels"}, ...])      the model's loss dict     mAP@0.5 (VOC), COCO mAP
 """
 
 from __future__ import annotations
@@ -90,6 +90,15 @@ class Task:
     def report(self, results: dict, info) -> tuple[dict, list[Figure]]:
         """From the test results (``test_loss`` plus every test metric) to the JSON report and the pictures."""
         return {key: _plain(value) for key, value in results.items()}, []
+
+    def examples(self, model, dataset, info) -> list[Figure]:
+        """Pictures of the model's outputs on the first few items of ``dataset`` (none by default)."""
+        return []
+
+    def bind(self, info) -> Task:
+        """Learn the data description (:class:`~cnnkit.data.registry.DataInfo`) the batches will follow, for
+        checks that need it (the number of classes); returns ``self``."""
+        return self
 
 
 def _plain(value):
@@ -182,21 +191,52 @@ class SegmentationTask(Task):
                       classes, iou, strict=True)}, "classes": classes}
         return report, []
 
+    def predict(self, model, images) -> np.ndarray:
+        """Class index per pixel (N, H, W) of a batch of images (eval mode, no gradients; the model's mode is
+        restored)."""
+        from ..autograd import no_grad
+
+        was_training = model.training
+        model.eval()
+        try:
+            with no_grad():
+                scores = model(_as_tensor(images, "images"))
+        finally:
+            model.train(was_training)
+        return np.asarray(scores.data).argmax(axis=1)
+
+    def examples(self, model, dataset, info, count: int = 6) -> list[Figure]:
+        """``segmentation.png``: the first ``count`` items of ``dataset`` with their true and predicted masks."""
+        n = min(count, len(dataset))
+        if n == 0:
+            return []
+        items = [dataset[i] for i in range(n)]
+        images = np.stack([np.asarray(item[0], dtype=np.float32) for item in items])
+        truths = np.stack([np.asarray(item[1]) for item in items])
+        predictions = self.predict(model, images)
+        return [Figure("segmentation.png", "segmentation", {
+            "images": images, "truths": truths, "predictions": predictions, "classes": list(info.classes),
+            "title": "Test examples: image, truth, prediction, prediction over the image"})]
+
 
 class ReconstructionTask(Task):
-    """The input is its own target (autoencoders): MSE loss, MSE and PSNR metrics. With ``noise`` > 0 the model
-    sees the input plus Gaussian noise of that standard deviation (clipped to [0, 1]) and must rebuild the clean
-    input (a denoising autoencoder); the noise comes from the global generator (``ck.manual_seed``)."""
+    """The input is its own target (autoencoders): MSE loss (or ``loss="bce"``), MSE and PSNR metrics. With
+    ``noise`` > 0 the model sees the input plus Gaussian noise of that standard deviation (clipped to [0, 1]) and
+    must rebuild the clean input (a denoising autoencoder); the noise comes from the global generator
+    (``ck.manual_seed``)."""
 
     name = "reconstruction"
     score = "psnr"
     curves = ("loss", "psnr")
     has_classes = False
 
-    def __init__(self, noise: float = 0.0, data_range: float = 1.0):
+    def __init__(self, noise: float = 0.0, data_range: float = 1.0, loss: str = "mse"):
         if not noise >= 0:
             raise InputError(f"reconstruction: noise must be >= 0, got {noise!r}", field="noise")
-        self.noise, self.data_range = float(noise), float(data_range)
+        if loss not in ("mse", "bce"):
+            raise InputError(f"reconstruction: loss must be 'mse' or 'bce' (binary cross-entropy of outputs in "
+                             f"[0, 1], e.g. after a sigmoid), got {loss!r}")
+        self.noise, self.data_range, self.loss = float(noise), float(data_range), loss
 
     def unpack(self, batch):
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
@@ -209,9 +249,37 @@ class ReconstructionTask(Task):
         return Tensor(np.clip(noisy, 0.0, 1.0)), clean
 
     def default_loss(self, output, target):
-        from ..functional import mse_loss
+        """Mean squared error, or with ``loss="bce"`` the binary cross-entropy
+        ``-mean(t log y + (1 - t) log(1 - y))`` (targets in [0, 1] read as pixel probabilities)."""
+        from ..functional import binary_cross_entropy, mse_loss
 
-        return mse_loss(output, target)
+        return (binary_cross_entropy if self.loss == "bce" else mse_loss)(output, target)
+
+    def examples(self, model, dataset, info, count: int = 10) -> list[Figure]:
+        """``reconstructions.png``: the first ``count`` images of ``dataset``, the noisy inputs (with ``noise``)
+        and the model's reconstructions."""
+        from ..autograd import no_grad
+
+        n = min(count, len(dataset))
+        if n == 0:
+            return []
+        items = [dataset[i] for i in range(n)]
+        clean = np.stack([np.asarray(item[0] if isinstance(item, tuple) else item, dtype=np.float32)
+                          for item in items])
+        inputs, _ = self.unpack((clean, None))
+        was_training = model.training
+        model.eval()
+        try:
+            with no_grad():
+                rebuilt = np.asarray(model(inputs).data)
+        finally:
+            model.train(was_training)
+        rows = {"original": clean}
+        if self.noise:
+            rows[f"input (noise {self.noise:g})"] = np.asarray(inputs.data)
+        rows["reconstruction"] = np.clip(rebuilt, 0.0, 1.0)
+        return [Figure("reconstructions.png", "image_grid", {"rows": rows, "title": "Test images and their "
+                                                                                     "reconstructions"})]
 
     def metrics(self, info):
         return {"mse": M.MeanSquaredError(), "psnr": M.PSNR(self.data_range)}
@@ -220,10 +288,23 @@ class ReconstructionTask(Task):
 class DetectionTask(Task):
     """Images to boxes: targets are per-image ``{"boxes": (K, 4) xyxy, "labels": (K,)}`` dicts (K may be 0), the
     model returns a dict of losses in training mode and ``[{"boxes", "scores", "labels"}, ...]`` in eval mode
-    (torchvision's convention); the loss is the sum of the model's losses. Metrics arrive with the detection
-    evaluation (mAP)."""
+    (torchvision's convention); the loss is the sum of the model's losses. Training measures nothing beyond the
+    loss (no extra forward pass); validation runs the detector in eval mode and logs the VOC mAP at IoU 0.5
+    (``val_map50``, which ``best.ckpt`` follows); the test report adds the COCO mAP@[.5:.95], per-class AP and a
+    precision-recall picture. ``num_classes`` (object classes, no background): labels are checked against it."""
 
     name = "detection"
+    monitor = "val_map50"
+    mode = "max"
+    score = "map50"
+    curves = ("loss", "map50")
+
+    def __init__(self, num_classes: int | None = None):
+        self.num_classes = num_classes
+
+    def bind(self, info):
+        self.num_classes = info.num_classes or None
+        return self
 
     @staticmethod
     def collate_fn(items):
@@ -234,12 +315,15 @@ class DetectionTask(Task):
         return images, [item[1] for item in items]
 
     def unpack(self, batch):
+        from ..data.targets import check_target
+
         inputs, targets = super().unpack(batch)
         if not isinstance(targets, (list, tuple)) or len(targets) != inputs.shape[0]:
             size = len(targets) if hasattr(targets, "__len__") else "?"
             raise InputError(f"detection: expected one target dict per image ({inputs.shape[0]}), got "
                              f"{type(targets).__name__} of length {size}")
-        return inputs, list(targets)
+        return inputs, [check_target(t, self.num_classes, f"detection: target of image {i} of the batch")
+                        for i, t in enumerate(targets)]
 
     def forward(self, model, inputs, targets, loss_fn):
         if model.training:
@@ -250,6 +334,44 @@ class DetectionTask(Task):
             return total, None
         outputs = model(inputs)
         return (loss_fn(outputs, targets) if loss_fn else None), outputs
+
+    def _classes(self, info) -> int:
+        n = info.num_classes or self.num_classes
+        if not n:
+            raise InputError("detection: the number of object classes is unknown; describe the data (a DataInfo "
+                             "with num_classes) or make the task with num_classes")
+        return n
+
+    def metrics(self, info):
+        return {"map50": M.MeanAP50(self._classes(info))}
+
+    def test_metrics(self, info):
+        return {"detection": M.MeanAveragePrecision(self._classes(info))}
+
+    def report(self, results, info):
+        d = results["detection"]
+        n = len(d["ap50"])
+        classes = [str(c) for c in info.classes][:n] or [str(i) for i in range(n)]
+
+        def per_class(values):
+            return {c: _finite(v, 4) for c, v in zip(classes, values, strict=True)}
+
+        report = {"test_loss": _finite(results["test_loss"]), "map50": _finite(d["map50"]), "map": _finite(d["map"]),
+                  "map50_11pt": _finite(d["map50_11pt"]), "map75": _finite(d["map75"]),
+                  "per_class_ap50": per_class(d["ap50"]), "per_class_ap": per_class(d["ap"]),
+                  "num_objects": dict(zip(classes, map(int, d["num_gt"]), strict=True)),
+                  "num_detections": dict(zip(classes, map(int, d["num_detections"]), strict=True)),
+                  "num_images": d["num_images"], "classes": classes}
+        curves = {c: (r.tolist(), p.tolist()) for c, (r, p) in zip(classes, d["pr_curves"], strict=True)}
+        return report, [Figure("pr_curves.png", "pr_curves", {"curves": curves, "ap": report["per_class_ap50"]})]
+
+
+def _finite(value, digits: int | None = None):
+    """A float for JSON: None when NaN or infinite (e.g. the mAP of a test set without objects)."""
+    value = float(value)
+    if not np.isfinite(value):
+        return None
+    return round(value, digits) if digits is not None else value
 
 
 TASKS = {"classification": ClassificationTask, "segmentation": SegmentationTask,

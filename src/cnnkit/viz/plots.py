@@ -38,7 +38,7 @@ def plot_curves(history, path, title: str = "Training curves", keys=("loss", "ac
     epochs = history["epoch"]
     logged = history.keys()
     panels = [(key, key.replace("_", " ").capitalize().replace("iou", "IoU").replace("Psnr", "PSNR"))
-              for key in keys if key in logged]
+              for key in keys if key in logged or f"val_{key}" in logged]
     with_lr = "lr" in logged and "lr" not in keys
     columns = len(panels) + with_lr
     fig, axes = plt.subplots(1, columns, figsize=(5.5 * columns, 4), squeeze=False, layout="constrained")
@@ -54,7 +54,8 @@ def plot_curves(history, path, title: str = "Training curves", keys=("loss", "ac
         ax.grid(alpha=0.3)
         ax.legend()
     for ax, (key, label) in zip(axes[0][:len(panels)], panels, strict=True):
-        ax.plot(epochs, history[key], "o-", label=f"train {key}")
+        if key in logged:  # some values are measured on validation data only (a detector's mAP)
+            ax.plot(epochs, history[key], "o-", label=f"train {key}")
         if f"val_{key}" in history.keys():
             ax.plot(epochs, history[f"val_{key}"], "s--", label=f"validation {key}")
         ax.set_xlabel("epoch")
