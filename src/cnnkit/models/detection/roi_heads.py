@@ -59,10 +59,9 @@ class RoIHeads(nn.Module):
         self.score_thresh, self.nms_thresh = float(score_thresh), float(nms_thresh)
         self.detections_per_img = int(detections_per_img)
 
-    def box_features(self, features, proposals, image_size):
-        """(R, representation_size) features of the regions (a list of (P, 4) arrays, one per image, in the
-        pixels of images of ``image_size`` (h, w))."""
-        scale = features.shape[-1] / image_size[1]
+    def box_features(self, features, proposals):
+        """(R, representation_size) features of the regions (a list of (P, 4) arrays, one per image)."""
+        scale = features.shape[-1] / self._image_size[1]
         boxes = [np.asarray(p, np.float32).reshape(-1, 4) for p in proposals]
         if self.pool == "pool":
             x = ops.roi_pool(features, boxes, self.output_size, scale)
@@ -75,20 +74,19 @@ class RoIHeads(nn.Module):
         if len(proposals) != features.shape[0]:
             raise InputError(f"RoIHeads: expected one proposal array per image ({features.shape[0]}), got "
                              f"{len(proposals)}")
-        image_size = tuple(int(v) for v in image_size)
+        self._image_size = tuple(int(v) for v in image_size)
         if self.training:
             if targets is None:
                 raise InputError("RoIHeads: training mode needs targets (one dict of boxes and labels per image)")
-            return self.loss(features, proposals, image_size, targets)
+            return self.loss(features, proposals, targets)
         with no_grad():
-            h = self.box_features(features, proposals, image_size)
+            h = self.box_features(features, proposals)
             scores = F.softmax(self.cls_score(h), dim=1).numpy()
             deltas = self.bbox_pred(h).numpy()
         out, start = [], 0
         for p in proposals:
             stop = start + len(p)
-            out.append(self.postprocess(scores[start:stop], deltas[start:stop], np.asarray(p, np.float32),
-                                        image_size))
+            out.append(self.postprocess(scores[start:stop], deltas[start:stop], np.asarray(p, np.float32)))
             start = stop
         return out
 
@@ -114,9 +112,9 @@ class RoIHeads(nn.Module):
             box_targets.append(target)
         return regions, np.concatenate(labels), np.concatenate(box_targets)
 
-    def loss(self, features, proposals, image_size, targets) -> dict:
+    def loss(self, features, proposals, targets) -> dict:
         regions, labels, box_targets = self.sample(proposals, targets)
-        h = self.box_features(features, regions, image_size)
+        h = self.box_features(features, regions)
         logits, deltas = self.cls_score(h), self.bbox_pred(h)
         loss_classifier = F.cross_entropy(logits, labels)
         pos = np.nonzero(labels > 0)[0]
@@ -127,11 +125,11 @@ class RoIHeads(nn.Module):
             box_loss = (deltas[:1] * 0.0).sum()
         return {"loss_classifier": loss_classifier, "loss_box_reg": box_loss / len(labels)}
 
-    def postprocess(self, scores: np.ndarray, deltas: np.ndarray, proposals: np.ndarray, image_size) -> dict:
+    def postprocess(self, scores: np.ndarray, deltas: np.ndarray, proposals: np.ndarray) -> dict:
         """One image's detections from its regions' class probabilities (R, K+1) and deltas (R, 4(K+1))."""
         if len(proposals) == 0:
             return empty_detections()
-        boxes = ops.clip_boxes_to_image(self.box_coder.decode(deltas, proposals), image_size)[:, 1:]
+        boxes = ops.clip_boxes_to_image(self.box_coder.decode(deltas, proposals), self._image_size)[:, 1:]
         scores, classes = scores[:, 1:], np.broadcast_to(np.arange(self.num_classes), scores[:, 1:].shape)
         boxes, scores, classes = boxes.reshape(-1, 4), scores.reshape(-1), classes.reshape(-1)
         keep = np.nonzero(scores > self.score_thresh)[0]
