@@ -92,18 +92,21 @@ def classifier_backbone(model: nn.Module) -> Backbone:
 
 
 def load_backbone_weights(backbone: nn.Module, state: dict) -> tuple[int, int]:
-    """Copy into ``backbone`` every tensor of ``state`` (a model's state dict) whose name is a backbone tensor's
-    name, or ends with ``.`` + it (a checkpoint of a detector with this backbone), and whose shape matches.
-    Returns (tensors loaded, backbone tensors)."""
+    """Copy into ``backbone`` the tensors of ``state`` (a model's state dict) named ``prefix + name`` for its own
+    tensor names, with the one prefix that matches the most of them by name and shape ("" for a classifier's
+    checkpoint, ``"backbone."`` for a detector's). Returns (tensors loaded, backbone tensors)."""
     import numpy as np
 
     own = backbone.state_dict()
-    update = {}
-    for key, value in own.items():
-        for name in (key, *(k for k in state if k.endswith("." + key))):
-            if name in state and tuple(np.shape(state[name])) == tuple(value.shape):
-                update[key] = state[name]
-                break
+    prefixes = {name[: len(name) - len(key)] for name in state for key in own
+                if name == key or name.endswith("." + key)}
+
+    def matches(prefix):
+        return {key: state[prefix + key] for key, value in own.items()
+                if prefix + key in state and tuple(np.shape(state[prefix + key])) == tuple(value.shape)}
+
+    best = max(sorted(prefixes, key=len), key=lambda prefix: len(matches(prefix)), default=None)
+    update = matches(best) if best is not None else {}
     if update:
         backbone.load_state_dict({**own, **update})
     return len(update), len(own)

@@ -10,6 +10,7 @@ end by approximate joint training (the four losses summed; proposals treated as 
 from __future__ import annotations
 
 from ... import nn
+from ...autograd import no_grad
 from ...errors import InputError
 from .backbones import Backbone, classifier_backbone, shapes_backbone
 from .parts import AnchorGenerator
@@ -40,10 +41,13 @@ class FasterRCNN(nn.Module):
                 raise InputError("FasterRCNN: training mode needs targets (one dict of boxes and labels per image)")
             targets = check_targets("FasterRCNN", targets, images.shape[0], self.roi_heads.num_classes)
         image_size = tuple(images.shape[-2:])
-        features = self.backbone(images)
-        proposals, losses = self.rpn(features, image_size, targets if self.training else None)
         if not self.training:
-            return self.roi_heads(features, proposals, image_size)
+            with no_grad():
+                features = self.backbone(images)
+                proposals, _ = self.rpn(features, image_size)
+                return self.roi_heads(features, proposals, image_size)
+        features = self.backbone(images)
+        proposals, losses = self.rpn(features, image_size, targets)
         return {**losses, **self.roi_heads(features, proposals, image_size, targets)}
 
 
