@@ -7,6 +7,7 @@ import cnnkit as ck
 import cnnkit.nn as nn
 from cnnkit.autograd import gradcheck
 from cnnkit.errors import InputError
+from cnnkit.models import build_model, model_info
 from cnnkit.models.detection.yolo import YOLOv1, decode_grid, encode_targets, yolo_loss
 
 
@@ -180,9 +181,25 @@ def test_bad_input_is_one_clear_error():
     with pytest.raises(InputError, match="smaller than the"):
         _model(S=16).predict_grid(_images(1, 32))
     model.train()
-    with pytest.raises(InputError, match=r"labels must be integers in \[0, 3\)"):
+    with pytest.raises(InputError, match=r"label 3 is outside the classes 0 \.\. 2"):
         model(_images(1), [{"boxes": np.array([[0, 0, 5, 5]], np.float32), "labels": np.array([3])}])
-    with pytest.raises(InputError, match="x2 > x1"):
+    with pytest.raises(InputError, match="x2 < x1"):
         model(_images(1), [{"boxes": np.array([[9, 0, 5, 5]], np.float32), "labels": np.array([0])}])
     with pytest.raises(InputError, match="needs targets"):
         model(_images(1))
+
+
+def test_registry_entry_builds_for_the_data():
+    info = model_info("yolov1")
+    assert info.task == "detection" and info.default_dataset == "shapes" and info.input_size == (3, 64, 64)
+    ck.manual_seed(0)
+    model = build_model("yolov1", num_classes=5, in_channels=1)
+    images = ck.tensor(np.random.default_rng(0).random((2, 1, 64, 64), dtype=np.float32))
+    assert model.predict_grid(images).shape == (2, 8, 8, 2 * 5 + 5)
+    model.train()
+    targets = [{"boxes": np.array([[3, 4, 30, 40]], np.float32), "labels": np.array([4])},
+               {"boxes": np.zeros((0, 4), np.float32), "labels": np.zeros(0, np.int64)}]
+    losses = model(images, targets)
+    assert set(losses) == {"loss_coord", "loss_obj", "loss_noobj", "loss_class"}
+    sum(losses.values()).backward()
+    assert all(p.grad is not None for p in model.backbone.parameters())
