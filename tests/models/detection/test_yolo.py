@@ -203,3 +203,25 @@ def test_registry_entry_builds_for_the_data():
     assert set(losses) == {"loss_coord", "loss_obj", "loss_noobj", "loss_class"}
     sum(losses.values()).backward()
     assert all(p.grad is not None for p in model.backbone.parameters())
+
+
+def test_cli_train_evaluate_detect(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from cnnkit.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--task", "detection", "--model", "yolov1", "--dataset", "shapes", "--epochs", "1",
+                 "--subset", "32", "--batch-size", "16", "--out", str(run), "--no-progress", "--json"]) == 0
+    report = json.loads((run / "metrics.json").read_text())
+    assert 0 <= report["map"] <= report["map50"] <= 1 and report["num_images"] == 32
+    capsys.readouterr()
+    assert main(["evaluate", str(run / "best.ckpt"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["map50"] == pytest.approx(report["map50"])
+    Image.fromarray(np.full((48, 80, 3), 200, np.uint8)).save(tmp_path / "grey.png")
+    assert main(["detect", str(run / "best.ckpt"), str(tmp_path / "grey.png"), "--out", str(tmp_path / "out"),
+                 "--json", "--score-threshold", "0.99"]) == 0
+    (found,) = json.loads(capsys.readouterr().out)
+    assert len(found["boxes"]) == len(found["scores"]) == len(found["labels"])
