@@ -187,6 +187,10 @@ def test_bad_input_is_one_clear_error():
         model(_images(1), [{"boxes": np.array([[9, 0, 5, 5]], np.float32), "labels": np.array([0])}])
     with pytest.raises(InputError, match="needs targets"):
         model(_images(1))
+    with pytest.raises(InputError, match="S must be a positive int"):
+        _model(S=0)
+    with pytest.raises(InputError, match="confidence_target"):
+        _model(confidence_target="max")
 
 
 def test_registry_entry_builds_for_the_data():
