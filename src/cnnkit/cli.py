@@ -1,4 +1,5 @@
-"""The ``cnnkit`` command: train | evaluate | predict | detect | export | inspect | summary | bench | experiment.
+"""The ``cnnkit`` command: train | evaluate | predict | segment | detect | export | inspect | summary | bench |
+experiment.
 
 Bad input (a missing data folder, a corrupt file, a foreign checkpoint, an unreadable image ...) raises
 :class:`cnnkit.InputError` (or a file-system error) in the library; the command prints it as one line
@@ -66,6 +67,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--l1", type=float, default=None, help="L1 penalty weight, applied by the optimizer (default 0)")
     p.add_argument("--augment", action="store_true", default=None,
                    help="data augmentation (dataset-appropriate preset)")
+    p.add_argument("--noise", type=float, default=None,
+                   help="reconstruction: standard deviation of Gaussian noise added to the input only, so the model "
+                        "learns to rebuild the clean image (a denoising autoencoder; default 0)")
     p.add_argument("--val-fraction", type=float, default=None,
                    help=f"share of the training set held out (default {d.val_fraction})")
     p.add_argument("--seed", type=int, default=None, help=f"(default {d.seed})")
@@ -260,6 +264,23 @@ def predict_command(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------------- segment
+def segment_command(args) -> int:
+    from .runs import load_run, segment_images
+
+    loaded = load_run(args.checkpoint)
+    out = args.out or Path(args.checkpoint).parent / "segment"
+    results = segment_images(loaded, args.images, out)
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    for r in results:
+        shown = sorted(r["areas"].items(), key=lambda item: -item[1]["pixels"])
+        areas = ", ".join(f"{c} {a['fraction']:.1%}" for c, a in shown if a["pixels"])
+        print(f"{r['image']} ({r['width']}x{r['height']}): {areas}; wrote {r['mask']} and {r['overlay']}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------------- detect
 def detect_command(args) -> int:
     from .runs import detect_images, load_run
@@ -351,6 +372,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runtime_arg(p)
     p.add_argument("--json", action="store_true", help="print the results as JSON (errors too)")
     p.set_defaults(func=predict_command)
+    p = sub.add_parser("segment", help="segment image files with a segmentation checkpoint: an index mask PNG and a "
+                                       "colour overlay per image")
+    p.add_argument("checkpoint", help="a segmentation checkpoint written by cnnkit train")
+    p.add_argument("images", nargs="+",
+                   help="image files (any size), folders (their image files) or quoted glob patterns")
+    p.add_argument("--out", default=None,
+                   help="folder for <name>_mask.png and <name>_overlay.png (default: <checkpoint folder>/segment)")
+    p.add_argument("--json", action="store_true", help="print the results (files, class areas) as JSON (errors too)")
+    p.set_defaults(func=segment_command)
     p = sub.add_parser("detect", help="find objects in image files with a detection checkpoint and draw them")
     p.add_argument("checkpoint", help="a detection checkpoint written by cnnkit train")
     p.add_argument("images", nargs="+",

@@ -24,8 +24,8 @@ from .errors import InputError
 from .training.checkpoint import CheckpointError, load_checkpoint
 from .training.config import RESUMABLE_FIELDS, RunConfig
 
-__all__ = ["Run", "RunResult", "LoadedRun", "train_run", "load_run", "evaluate_run", "predict_images", "detect_images",
-           "run_state",
+__all__ = ["Run", "RunResult", "LoadedRun", "train_run", "load_run", "evaluate_run", "predict_images", "segment_images",
+           "smallest_input", "detect_images", "run_state",
            "read_run_state", "free_folder", "DEFAULT_RUNS", "evaluate_ensemble"]
 
 DEFAULT_RUNS = Path("runs")
@@ -253,7 +253,7 @@ def _task(config: RunConfig):
     if model_task != config.task:
         raise InputError(f"model {config.model!r} is a {model_task} model, but the run's task is {config.task}",
                          field="model")
-    return get_task(config.task)
+    return get_task(config.task, **({"noise": config.noise} if config.task == "reconstruction" else {}))
 
 
 def free_folder(base: Path) -> Path:
@@ -432,6 +432,7 @@ class Run:
                                            "member_test_loss": [m["test_loss"] for m in ens["members"]]}
             write_text(self.folder / "metrics.json", json.dumps(report, indent=2))
             files += [p.name for p in snapshots]
+        figures = figures + self.task.examples(self.model, self.test_loader.dataset, self.info)
         figures = figures + [f for cb in self.trainer.callbacks.callbacks if hasattr(cb, "figures")
                              for f in cb.figures()]  # callbacks' end-of-run pictures (training diagnostics)
         files += _draw(self.folder, history, self.task, figures, title=f"{self.config.model} on {self.config.dataset}")
@@ -586,6 +587,123 @@ def predict_images(loaded: LoadedRun, paths, resize: bool = False, top_k: int = 
     return results
 
 
+# ---------------------------------------------------------------------------------------------------- segmentation
+def _scores_at(model, x: np.ndarray) -> np.ndarray:
+    """Class scores (1, K, H, W) of one image x (1, C, H, W) at its own size: a model whose output is smaller or
+    larger (strided heads) has its scores resized bilinearly to the image."""
+    import cnnkit as ck
+
+    from .data.transforms import resize
+
+    with ck.no_grad():
+        scores = _forward_array(model, x)
+    if scores.ndim != 4:
+        raise InputError(f"segment: the model gives outputs of shape {scores.shape}, not class-score maps "
+                         f"(N, classes, H, W)")
+    if scores.shape[2:] != x.shape[2:]:
+        scores = resize(scores[0], tuple(x.shape[2:]))[None]
+    return scores
+
+
+def _forward_array(model, x: np.ndarray) -> np.ndarray:
+    """The model's output on a batch array, as an array."""
+    import cnnkit as ck
+
+    out = model(ck.tensor(x))
+    return out.data if hasattr(out, "data") else np.asarray(out)
+
+
+def smallest_input(model, channels: int, limit: int = 1024) -> int | None:
+    """The smallest square side (up to ``limit``) the model takes: forward passes on zeros (eval mode) of growing
+    size, one by one up to 64, then doubling (None when none up to ``limit`` works)."""
+    import cnnkit as ck
+
+    sides = list(range(1, 65)) + [2 ** k for k in range(7, 11) if 2 ** k <= limit]
+    for side in sides:
+        try:
+            with ck.no_grad():
+                _forward_array(model, np.zeros((1, channels, side, side), np.float32))
+            return side
+        except ValueError:  # InputError and the shape errors of layers that cannot take this side
+            continue
+    return None
+
+
+def _segment_one(model, image: np.ndarray, path, name: str) -> np.ndarray:
+    """Class-score map (K, H, W) of one image (C, H, W) of any size: the image as it is, else padded at the bottom
+    and right (edge pixels) to a multiple of 2, 4, ... 64 for networks whose down- and upsampling need one (the
+    scores of the padding are cut off). An image smaller than the network's least input is refused."""
+    import cnnkit as ck
+
+    _, h, w = image.shape
+    x = image[None].astype(np.float32)
+    try:
+        with ck.no_grad():
+            return _scores_at(model, x)[0]
+    except ValueError as err:
+        first = err
+    least = smallest_input(model, image.shape[0])
+    if least is not None and min(h, w) < least:
+        raise InputError(f"{path} is a {w}x{h} image, smaller than the {least}x{least} pixels model {name} needs "
+                         f"at least (its downsampling leaves nothing of a smaller image)") from None
+    for multiple in (2, 4, 8, 16, 32, 64):
+        ph, pw = -h % multiple, -w % multiple
+        padded = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="edge")
+        try:
+            with ck.no_grad():
+                return _scores_at(model, padded)[0, :, :h, :w]
+        except ValueError:
+            continue
+    raise InputError(f"{path}: model {name} cannot take this {w}x{h} image ({one_line_text(first)})") from None
+
+
+def segment_images(loaded: LoadedRun, paths, out) -> list[dict]:
+    """Segment image files with a segmentation checkpoint: for each image, ``<out>/<name>_mask.png`` (a palette PNG
+    whose pixel values are the class indices) and ``<out>/<name>_overlay.png`` (the classes' colours over the
+    image). Images of any size (at least the network's least input) are taken as they are. Returns per image the
+    files, its size, the seconds the model took and the area of each class (pixels and fraction of the image)."""
+    import time
+
+    from .data.images import expand_images, open_image
+    from .viz.segmentation import overlay_mask, save_mask_png, save_rgb_png
+
+    if loaded.task.name != "segmentation":
+        raise InputError(f"{loaded.path} is a {loaded.task.name} checkpoint; segmenting images needs a segmentation "
+                         f"one", field="checkpoint")
+    info = loaded.info
+    files = expand_images(paths)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder", field="out")
+    out.mkdir(parents=True, exist_ok=True)
+    classes = list(info.classes) or [str(i) for i in range(info.num_classes)]
+    name = loaded.config.model if loaded.config is not None else loaded.path.name
+    loaded.model.eval()
+    results, used = [], set()
+    for path in files:
+        image = open_image(path, "L" if info.in_channels == 1 else "RGB")
+        start = time.perf_counter()
+        mask = _segment_one(loaded.model, image, path, name).argmax(axis=0)
+        seconds = time.perf_counter() - start
+        stem = path.stem
+        for i in range(2, len(files) + 2):  # two inputs of the same name (different folders) get their own files
+            if stem not in used:
+                break
+            stem = f"{path.stem}-{i}"
+        used.add(stem)
+        mask_file, overlay_file = out / f"{stem}_mask.png", out / f"{stem}_overlay.png"
+        save_mask_png(mask_file, mask)
+        save_rgb_png(overlay_file, overlay_mask(image, mask))
+        counts = np.bincount(mask.reshape(-1), minlength=len(classes))
+        areas = {c: {"pixels": int(counts[i]), "fraction": round(float(counts[i]) / mask.size, 6)}
+                 for i, c in enumerate(classes)}
+        results.append({"image": str(path), "width": int(image.shape[2]), "height": int(image.shape[1]),
+                        "mask": str(mask_file), "overlay": str(overlay_file), "seconds": round(seconds, 4),
+                        "areas": areas})
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------- detection
 def detect_images(loaded: LoadedRun, paths, score_threshold: float = 0.5, out=None, batch_size: int = 16) -> list[dict]:
     """Objects found in each image by a detection checkpoint: ``paths`` as for :func:`predict_images`. Each image is
     resized to the model's input for the detector and the boxes scaled back to the image's own pixels; detections

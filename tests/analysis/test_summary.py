@@ -67,6 +67,49 @@ def test_branches_take_the_max():
     assert _row(result, "after").receptive_field == (7, 7)
 
 
+def test_decoder_concatenation_takes_the_jump_of_its_resolution():
+    class TinyUNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = nn.Conv2d(1, 2, 3, padding=1)
+            self.pool = nn.MaxPool2d(2)
+            self.mid = nn.Conv2d(2, 2, 3, padding=1)
+            self.up = nn.ConvTranspose2d(2, 2, 2, stride=2)
+            self.dec = nn.Conv2d(4, 3, 3, padding=1)
+
+        def forward(self, x):
+            skip = self.enc(x)
+            return self.dec(ck.cat([skip, self.up(self.mid(self.pool(skip)))], 1))
+
+    result = summary(TinyUNet(), (1, 1, 16, 16))
+    assert _row(result, "mid").jump == (2, 2) and _row(result, "mid").receptive_field == (8, 8)
+    up = _row(result, "up")
+    assert up.jump == (1, 1)
+    # the concatenation lives on the 16x16 grid: the skip's and the upsampled branch's values, not the bottleneck's
+    dec = _row(result, "dec")
+    assert dec.jump == (1, 1) and dec.receptive_field == (up.receptive_field[0] + 2, up.receptive_field[1] + 2)
+    assert result.rows[0].jump == (1, 1)
+
+
+def test_a_crop_keeps_the_values_of_what_it_cuts():
+    class PadAndCrop(nn.Module):  # FCN's geometry: pad generously, upsample, cut back to the input's size
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3, padding=4)
+            self.pool = nn.MaxPool2d(2)
+            self.up = nn.ConvTranspose2d(2, 2, 4, stride=2)
+
+        def forward(self, x):
+            y = self.up(self.pool(self.conv(x)))
+            return y[:, :, 3:3 + x.shape[2], 3:3 + x.shape[3]]
+
+    result = summary(PadAndCrop(), (1, 1, 8, 8))
+    up = _row(result, "up")
+    assert up.jump == (1, 1) and up.receptive_field[0] > 4
+    assert result.rows[0].output_shape == (1, 2, 8, 8)
+    assert (result.rows[0].receptive_field, result.rows[0].jump) == (up.receptive_field, up.jump)
+
+
 # ------------------------------------------------------------------------------------------------ MACs and params
 def test_mac_formulas():
     conv = nn.Conv2d(6, 8, (3, 5), stride=(1, 2), padding=1, groups=2, bias=True)

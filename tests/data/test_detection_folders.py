@@ -9,6 +9,7 @@ from PIL import Image
 from cnnkit.data.registry import load_dataset
 from cnnkit.errors import InputError
 
+CASES = 60  # mutated annotation folders per format
 W, H = 40, 20  # every test image: 40 wide, 20 high; served at 16 x 16 (x scaled by 0.4, y by 0.8)
 # per image: (class, x1, y1, x2, y2) in pixel-edge coordinates
 OBJECTS = [[("cat", 0, 0, 20, 10)], [("dog", 10, 5, 40, 20), ("cat", 2, 2, 6, 6)], [], [("dog", 0, 10, 10, 20)],
@@ -114,12 +115,17 @@ def test_yolo_train_val_subfolders_without_class_file(tmp_path):
             (tmp_path / f"tmp_{sub}" / kind).rename(root / kind / sub)
     bundle = load_dataset("yolo", "detection", root, image_size=16)
     assert bundle.info.classes == ("0", "1") and (len(bundle.train), len(bundle.test)) == (3, 2)
+    (root / "labels" / "val" / "img1.txt").write_text("4000000000 0.5 0.5 0.1 0.1\n")
+    with pytest.raises(InputError, match=r"img1.txt:1: class 4000000000 is outside 0 to 999 \(more classes need a "
+                                         r"classes.txt"):
+        load_dataset("yolo", "detection", root)
 
 
 @pytest.mark.parametrize("line, match", [
     ("0 0.5 0.5 0.2", r"labels/img0.txt:2: expected 5 values"),
     ("0 0.5 zero 0.2 0.2", r"img0.txt:2: expected an integer class and 4 numbers"),
-    ("5 0.5 0.5 0.2 0.2", r"img0.txt:2: class 5 is outside the 2 classes"),
+    ("5 0.5 0.5 0.2 0.2", r"img0.txt:2: class 5 is outside the 2 classes of classes.txt"),
+    ("-1 0.5 0.5 0.2 0.2", r"img0.txt:2: class -1 is outside"),
     ("1 0.5 0.5 -0.2 0.2", r"img0.txt:2: negative width"),
     ("1 nan 0.5 0.2 0.2", r"img0.txt:2: the box .* is not finite"),
 ])
@@ -182,3 +188,37 @@ def test_shapes_for_detection():
     assert image.shape == (3, 64, 64) and set(target) == {"boxes", "labels"}
     counts = [len(bundle.train[i][1]["labels"]) for i in range(200)]
     assert min(counts) == 0 and max(counts) >= 3  # some images are empty
+
+
+def test_voc_entity_bomb_is_refused(tmp_path):
+    lol = '<!ENTITY a0 "lol">' + "".join(f'<!ENTITY a{i} "{f"&a{i - 1};" * 10}">' for i in range(1, 10))
+    root = make_voc(tmp_path / "v", xml_of=lambda i, xml: f"<!DOCTYPE annotation [{lol}]>" +
+                    xml.replace("<name>cat</name>", "<name>&a9;</name>"))
+    with pytest.raises(InputError, match="malformed XML"):
+        load_dataset("voc", "detection", root)
+
+
+@pytest.mark.parametrize("name, make, files", [
+    ("voc", make_voc, "Annotations/*.xml"), ("yolo", make_yolo, "labels/*.txt"), ("coco", make_coco, "*.json")])
+def test_mutated_annotations_load_or_are_refused_cleanly(tmp_path, name, make, files):
+    from fuzz_loaders import mutate
+
+    root = make(tmp_path / name)
+    originals = {p: p.read_bytes() for p in sorted(root.glob(files))}
+    rng = np.random.default_rng(3)
+    loaded = refused = 0
+    for _ in range(CASES):
+        for path, raw in originals.items():
+            path.write_bytes(raw)
+        victim = list(originals)[int(rng.integers(len(originals)))]
+        victim.write_bytes(mutate(originals[victim], rng))
+        try:
+            bundle = load_dataset(name, "detection", root, image_size=16)
+            for image, target in _all_items(bundle):
+                assert image.shape == (3, 16, 16) and np.isfinite(target["boxes"]).all()
+                assert ((target["labels"] >= 0) & (target["labels"] < bundle.info.num_classes)).all()
+            loaded += 1
+        except InputError as err:
+            assert "\n" not in str(err).strip()
+            refused += 1
+    assert loaded + refused == CASES and refused > 0

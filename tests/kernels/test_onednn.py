@@ -383,3 +383,34 @@ def test_a_residual_block_fuses_its_addition_and_relu():
     with ck.set_backend("numpy"), ck.no_grad():
         expected = block(x).numpy()
     np.testing.assert_allclose(fused, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_training_results_do_not_depend_on_how_busy_the_machine_is(monkeypatch):
+    """The load-adapted thread count may change between calls; convolution backward-weights and batch norm sum over
+    the batch across threads, so they keep the configured count: a seed gives the same gradients when a neighbour
+    process takes a core (the kill -9 + resume and resume-matrix promises rely on it)."""
+    from cnnkit.kernels import _contention
+
+    monkeypatch.setattr(_contention, "enabled", lambda: True)
+    previous = ck.get_num_threads()
+    ck.set_num_threads(2)
+    rng = _rng()
+    x0 = rng.standard_normal((16, 16, 32, 32), dtype=np.float32)
+    w0 = rng.standard_normal((16, 16, 3, 3), dtype=np.float32)
+    bn = ck.nn.BatchNorm2d(16)
+
+    def gradients():
+        with ck.set_backend("onednn"):
+            x, w = ck.tensor(x0, requires_grad=True), ck.tensor(w0, requires_grad=True)
+            y = bn(F.conv2d(x, w, padding=1))
+            y.backward(np.random.default_rng(3).standard_normal(y.shape, dtype=np.float32))
+            return [np.asarray(a).copy() for a in (y.data, x.grad, w.grad, bn.weight.grad)]
+
+    monkeypatch.setattr(_contention, "free_cores", lambda wanted: wanted)  # an idle machine
+    idle = gradients()
+    bn.zero_grad()
+    monkeypatch.setattr(_contention, "free_cores", lambda wanted: 1)  # a neighbour keeps one of the two cores
+    busy = gradients()
+    ck.set_num_threads(previous)
+    for a, b in zip(idle, busy, strict=True):
+        assert np.array_equal(a, b)

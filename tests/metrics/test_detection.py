@@ -260,3 +260,30 @@ def test_bad_targets_are_one_clear_error(bad, match):
     with pytest.raises(InputError, match=match):
         m.update([nothing], [bad])
     assert m.compute()["num_images"] == 0  # a refused batch changes nothing
+
+
+def test_data_parallel_reduction_gathers_the_records():
+    from cnnkit.distributed.parallel import DataParallel
+    from cnnkit.distributed.world import World
+    from cnnkit.metrics import MeanMetric
+
+    rng = np.random.default_rng(9)
+    preds, targets = random_case(rng, n_images=10)
+    other = MeanAveragePrecision(3)
+    other.update(preds[6:], targets[6:])
+
+    class TwoProcesses(World):  # rank 0 of 2; the other process holds ``other``'s detections
+        size = 2
+
+        def allgather(self, obj, what="allgather"):
+            return [obj, other.state_dict() if "scores" in obj else obj]
+
+        def allreduce_(self, array, what="allreduce"):
+            return array
+
+    mine, whole = MeanAveragePrecision(3), MeanAveragePrecision(3)
+    mine.update(preds[:6], targets[:6])
+    whole.update(preds, targets)
+    DataParallel(TwoProcesses()).reduce_metrics(MeanMetric(), {"detection": mine})
+    np.testing.assert_allclose(mine.compute()["ap"], whole.compute()["ap"])
+    assert mine.compute()["num_images"] == 10

@@ -48,7 +48,7 @@ CIFAR_PAPER = {"resnet20": 0.27, "resnet32": 0.46, "resnet44": 0.66, "resnet56":
 # unless deselected with -m "not slow".
 SLOW_FORWARD = {"densenet201"}
 
-ALL = models.list_models()
+ALL = models.list_models("classification") + models.list_models("reconstruction")  # other tasks: their own tests
 CLASSIFIERS = [n for n in ALL if n != "conv_autoencoder"]
 
 

@@ -66,3 +66,30 @@ def test_segmentation_networks_export_and_come_back(cls, shape, tmp_path):
     x = np.random.default_rng(5).standard_normal((2, *shape)).astype(np.float32)
     assert_matches(reference(back, x), reference(model, x), f"{cls.__name__} imported")
     assert set(back.state_dict()) == set(model.state_dict())  # the layers come back under their own names
+
+
+def _tiny_paper_fcn8s():
+    from cnnkit.models.fcn import FCN
+
+    return FCN(5, 3, 8, stages=((4, 2), (4, 2), (8, 3), (8, 3), (8, 3)), head=8)  # pad 100 and the paper's crops
+
+
+@pytest.mark.parametrize("build,shape", [
+    (lambda: models.unet_small(num_classes=4), (3, 64, 64)),
+    (lambda: models.unet(num_classes=3, base=4, depth=3, up="bilinear"), (3, 37, 45)),
+    (lambda: models.fcn8s_small(num_classes=4), (3, 64, 64)),
+    (_tiny_paper_fcn8s, (3, 50, 61)),
+    (lambda: models.encoder_decoder(num_classes=4, widths=(4, 8), up="unpool"), (3, 30, 37)),
+], ids=["unet_small", "unet_bilinear_odd", "fcn8s_small", "fcn8s_paper_geometry", "encoder_decoder_unpool"])
+def test_zoo_segmentation_models_export_and_come_back(build, shape, tmp_path):
+    import numpy as np
+    from onnx_helpers import assert_matches, reference
+
+    import cnnkit.onnx as cko
+
+    model = lively(build())
+    proto = export_and_compare(model, shape, tmp_path / "seg.onnx")
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    back = cko.load(tmp_path / "seg.onnx")
+    x = np.random.default_rng(5).standard_normal((2, *shape)).astype(np.float32)
+    assert_matches(reference(back, x), reference(model, x), "imported")

@@ -48,6 +48,7 @@ def test_train_run_reports_map_and_draws_pr_curves(tmp_path, monkeypatch):
     assert 0 <= report["map50"] <= 1 and 0 <= report["map"] <= report["map50"]
     assert set(report["per_class_ap50"]) == {"circle", "square", "triangle"}
     assert report["test_loss"] is None  # detectors give no loss in eval mode
+    assert report["fit"]["message"].startswith("validation map50 ")
     assert (tmp_path / "run" / "pr_curves.png").stat().st_size > 1000
     assert "pr_curves.png" in result.files
     history = json.loads((tmp_path / "run" / "history.json").read_text())
@@ -55,3 +56,16 @@ def test_train_run_reports_map_and_draws_pr_curves(tmp_path, monkeypatch):
     assert all("val_map50" in e for e in epochs)
     loaded = load_run(tmp_path / "run" / "best.ckpt")
     assert isinstance(loaded.model, StandinDetector) and loaded.task.num_classes == 3
+
+
+def test_trainer_without_data_description_uses_the_task_classes():
+    from cnnkit.data import DataLoader
+    from cnnkit.data.synthetic import ShapeScenes
+    from cnnkit.training import Trainer
+
+    data = ShapeScenes(n=8, size=32, target="boxes")
+    loader = DataLoader(data, batch_size=4, collate_fn=DetectionTask.collate_fn)
+    with pytest.raises(InputError, match="number of object classes is unknown"):
+        Trainer(StandinDetector(3), None, task=DetectionTask()).evaluate(loader)
+    results = Trainer(StandinDetector(3), None, task=DetectionTask(num_classes=3)).evaluate(loader, report=True)
+    assert results["detection"]["num_images"] == 8

@@ -119,6 +119,17 @@ def test_denoising_adds_noise_to_the_input_only():
     assert noisy.numpy().min() >= 0 and noisy.numpy().max() <= 1
 
 
+def test_reconstruction_bce_loss_is_binary_cross_entropy():
+    rng = np.random.default_rng(0)
+    y = rng.uniform(0.05, 0.95, (2, 1, 4, 4)).astype(np.float64)
+    t = rng.uniform(0, 1, (2, 1, 4, 4)).astype(np.float64)
+    loss = ReconstructionTask(loss="bce").default_loss(ck.tensor(y), ck.tensor(t))
+    assert loss.item() == pytest.approx(float(-(t * np.log(y) + (1 - t) * np.log(1 - y)).mean()), rel=1e-9)
+    assert ReconstructionTask().default_loss(ck.tensor(y), ck.tensor(t)).item() == pytest.approx(((y - t) ** 2).mean())
+    with pytest.raises(ck.InputError, match="loss must be 'mse' or 'bce'"):
+        ReconstructionTask(loss="l1")
+
+
 def test_unknown_task():
     with pytest.raises(ck.InputError, match="unknown task 'counting'"):
         get_task("counting")

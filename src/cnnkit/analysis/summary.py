@@ -21,8 +21,10 @@ touching this file. Counting conventions (also printed under the table):
   adaptive pools by their widest bin with stride floor(in/out), transposed convolutions and upsampling divide the
   jump. Layers without a window pass their input's values on. A layer's input values are those of the tensor it
   receives; a tensor created outside a module (a residual sum, a concatenation) gets the maximum rf and the maximum
-  jump over everything computed so far inside the enclosing module, so branching networks take the max over their
-  branches.
+  jump over everything computed so far inside the enclosing module on the same grid (spatial size), so branching
+  networks take the max over their branches, and a decoder's concatenation of an upsampled map with an encoder's
+  skip has the jump of that resolution, not the bottleneck's; one on a grid nothing else has (a crop, as FCN's)
+  gets the values of the latest output.
 * Memory: forward activations add the outputs of every leaf call. The workspace is the scratch the layers'
   kernels allocate, as they allocate it: a convolution's im2col rows buffers, one per thread, each holding one
   batch chunk of about ``kernels.conv.COLUMN_BUDGET_BYTES`` (none for a 1x1 or depthwise convolution), computed by
@@ -218,14 +220,19 @@ def _max_state(states):
     return rf, jump
 
 
+def _grid(tensor) -> tuple | None:
+    """The spatial size (H, W) of an image batch (N, C, H, W); None for other tensors."""
+    return tuple(tensor.shape[2:]) if tensor.ndim == 4 else None
+
+
 class _Frame:
     __slots__ = ("module", "row", "in_state", "scope", "children", "macs")
 
-    def __init__(self, module, row, in_state):
+    def __init__(self, module, row, in_state, in_grid):
         self.module = module
         self.row = row
         self.in_state = in_state
-        self.scope = [in_state]  # states produced inside this call (and its input's)
+        self.scope = [(in_state, in_grid)]  # (state, output grid) of what this call produced (and of its input)
         self.children = 0
         self.macs = 0
 
@@ -266,17 +273,25 @@ class _Tracer:
             return entry[1]
         return None
 
+    def _scope_states(self, frame, tensors) -> list:
+        """The states in ``frame``'s scope for tensors made outside a module: those produced inside the call on the
+        same grid (spatial size) as the tensors, so that a concatenation in a decoder takes its branches' values, not
+        the coarser bottleneck's; when none matches (a crop, a reshape), the latest state produced."""
+        grids = {_grid(t) for t in tensors} - {None}
+        same = [state for state, grid in frame.scope[1:] if grid in grids]
+        return same or [frame.scope[-1][0]]
+
     def _input_state(self, tensors):
-        known, unknown = [], False
+        known, unknown = [], []
         for t in tensors:
             state = self._lookup(t)
             if state is None:
-                unknown = True
+                unknown.append(t)
             else:
                 known.append(state)
         if unknown or not known:
             if self.stack:
-                known.extend(self.stack[-1].scope)
+                known.extend(self._scope_states(self.stack[-1], unknown or tensors))
             else:
                 known.append(((1, 1), (1, 1)))
         return _max_state(known)
@@ -298,7 +313,7 @@ class _Tracer:
                        is_leaf=not any(True for _ in module.children()), input_shape=_shape_of(tensors),
                        output_shape=None, params=params, trainable_params=trainable, macs=0, output_bytes=0)
         self.rows.append(row)
-        self.stack.append(_Frame(module, row, in_state))
+        self.stack.append(_Frame(module, row, in_state, _grid(tensors[0]) if tensors else None))
 
     def hook(self, module, args, output):
         frame = self.stack.pop()
@@ -316,14 +331,14 @@ class _Tracer:
             if outs and all(s is not None for s in known):
                 out_state = _max_state(known)
             else:
-                out_state = _max_state(frame.scope)
+                out_state = _max_state(self._scope_states(frame, outs))
         for t in outs:
             self._remember(t, out_state)
         if outs and all(t.ndim == 4 for t in outs):
             row.receptive_field, row.jump = out_state
         if self.stack:
             parent = self.stack[-1]
-            parent.scope.append(out_state)
+            parent.scope.append((out_state, _grid(outs[0]) if outs else None))
             parent.macs += frame.macs
 
     # -------------------------------------------------------------- leaves

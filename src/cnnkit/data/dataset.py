@@ -177,7 +177,9 @@ class Subset(Dataset):
 
 class TransformDataset(Dataset):
     """``dataset`` with ``transform`` applied to each item's image (its first field) and ``target_transform``
-    to its label (second field): e.g. augmentation for the training part of a :func:`random_split`."""
+    to its label (second field): e.g. augmentation for the training part of a :func:`random_split`. A joint
+    transform (``transform.joint`` true, see :mod:`cnnkit.data.joint`) gets and returns ``(image, target)``, so a
+    mask or boxes move with the image."""
 
     def __init__(self, dataset, transform=None, target_transform=None):
         if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
@@ -197,7 +199,9 @@ class TransformDataset(Dataset):
         if not isinstance(item, tuple):
             return item if self.transform is None else self.transform(item)
         fields = list(item)
-        if self.transform is not None:
+        if self.transform is not None and getattr(self.transform, "joint", False) and len(fields) > 1:
+            fields[0], fields[1] = self.transform(fields[0], fields[1])
+        elif self.transform is not None:
             fields[0] = self.transform(fields[0])
         if self.target_transform is not None and len(fields) > 1:
             fields[1] = self.target_transform(fields[1])

@@ -45,6 +45,7 @@ def shape_scenes_bundle(image_size: int | None = None):
 MAX_ANNOTATION_BYTES = 256 * 2 ** 20  # an annotation file larger than this is refused before it is read
 TEST_FRACTION = 0.2  # the share of a folder without an explicit split that becomes the test set
 DEFAULT_FOLDER_SIZE = 128
+MAX_NUMBERED_CLASSES = 1000  # YOLO folders without classes.txt: class indices 0 .. 999 (named "0", "1", ...)
 
 
 class DetectionFolder(Dataset):
@@ -114,16 +115,6 @@ def _split(items: list, seed: int = 0) -> tuple[list, list]:
     return [x for i, x in enumerate(items) if i not in test], [x for i, x in enumerate(items) if i in test]
 
 
-def _find_image(folder: Path, stem: str, where: str) -> Path:
-    from .images import IMAGE_EXTENSIONS
-
-    for ext in IMAGE_EXTENSIONS:
-        for candidate in (folder / (stem + ext), folder / (stem + ext.upper())):
-            if candidate.is_file():
-                return candidate
-    raise InputError(f"{where}: no image {stem}.* ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
-
-
 def _checked(path, boxes, labels, difficult, classes, where):
     target = {"boxes": np.asarray(boxes, np.float32).reshape(-1, 4), "labels": np.asarray(labels, np.int64),
               "difficult": None if difficult is None else np.asarray(difficult, bool)}
@@ -131,12 +122,12 @@ def _checked(path, boxes, labels, difficult, classes, where):
     return path, t["boxes"], t["labels"], t.get("difficult")
 
 
-def _bundle(name: str, train, test, classes, size: int):
+def _bundle(name: str, train, test, classes, size: int, normalised: bool = False):
     from .registry import DataBundle, DataInfo
 
     info = DataInfo(3, size, len(classes), tuple(classes))
-    return (DataBundle(name, "detection", DetectionFolder(train, classes, size),
-                       DetectionFolder(test, classes, size), info, None))
+    return DataBundle(name, "detection", DetectionFolder(train, classes, size, normalised),
+                      DetectionFolder(test, classes, size, normalised), info, None)
 
 
 # ------------------------------------------------------------------------------------------------ Pascal VOC
@@ -246,9 +237,11 @@ def read_yolo_txt(path: Path, num_classes: int | None) -> tuple[list[list[float]
             raise InputError(f"{where}: the box {fields[1:]} is not finite")
         if w < 0 or h < 0:
             raise InputError(f"{where}: negative width or height ({w}, {h})")
-        if cls < 0 or (num_classes is not None and cls >= num_classes):
-            raise InputError(f"{where}: class {cls} is outside the {num_classes} classes (expected 0 to "
-                             f"{num_classes - 1})" if num_classes else f"{where}: class {cls} is negative")
+        limit = num_classes or MAX_NUMBERED_CLASSES
+        if not 0 <= cls < limit:
+            known = f"the {num_classes} classes of classes.txt" if num_classes else \
+                f"0 to {limit - 1} (more classes need a classes.txt naming them)"
+            raise InputError(f"{where}: class {cls} is outside {known}")
         boxes.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
         labels.append(cls)
     return boxes, labels
@@ -286,11 +279,7 @@ def load_yolo(root, size: int | None = None):
     classes = named or tuple(str(i) for i in range(top + 1))
     train, test = ([_checked(img, boxes, labels, None, classes, where) for img, boxes, labels, where in part]
                    for part in parts)
-    s = size or DEFAULT_FOLDER_SIZE
-    from .registry import DataBundle, DataInfo
-
-    return DataBundle("yolo", "detection", DetectionFolder(train, classes, s, normalised=True),
-                      DetectionFolder(test, classes, s, normalised=True), DataInfo(3, s, len(classes), classes), None)
+    return _bundle("yolo", train, test, classes, size or DEFAULT_FOLDER_SIZE, normalised=True)
 
 
 # ------------------------------------------------------------------------------------------------------- COCO

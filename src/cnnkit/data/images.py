@@ -15,7 +15,8 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["read_image", "open_image", "expand_images", "MAX_PIXELS", "IMAGE_EXTENSIONS"]
+__all__ = ["read_image", "open_image", "read_mask", "image_size", "with_image", "expand_images", "MAX_PIXELS",
+           "IMAGE_EXTENSIONS"]
 
 MAX_PIXELS = 64 * 2 ** 20  # 8192 x 8192
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
@@ -71,6 +72,42 @@ def open_image(path, mode: str | None, size: tuple[int, int] | None = None, chec
     """Read an image file as float32 (C, H, W) in [0, 1] (``mode`` None: grey files 1 channel, others RGB).
     ``check(width, height, channels)`` may refuse the image before it is decoded. Every problem with the file is an
     :class:`InputError` naming it (a missing file: ``FileNotFoundError``)."""
+    def read(im):
+        bands = len(im.getbands()) if im.mode != "P" else (4 if "transparency" in im.info else 3)
+        if check is not None:
+            check(im.width, im.height, bands)
+        gray = im.mode in ("1", "L", "LA", "I", "F") or im.mode.startswith("I;16")
+        target = mode if mode is not None else ("L" if gray else "RGB")
+        im.load()
+        return decode(im, target, size, path)
+
+    return with_image(path, read)
+
+
+def image_size(path) -> tuple[int, int]:
+    """(width, height) of an image file from its header (nothing decoded)."""
+    return with_image(path, lambda im: (im.width, im.height))
+
+
+def read_mask(path) -> np.ndarray:
+    """Read a label mask: an index image (8- or 16-bit grey, or a palette PNG whose palette indices are the
+    classes, the Pascal VOC convention) as an int64 (H, W) array of its values. A colour image is refused: its
+    colours are not class indices."""
+
+    def read(im):
+        if im.mode not in ("P", "L", "1", "I") and not im.mode.startswith("I;16"):
+            raise InputError(f"{path} is a {im.mode} image; a mask must be an index image (grey values or a palette "
+                             f"PNG whose indices are the classes)")
+        im.load()
+        return np.asarray(im).astype(np.int64)
+
+    return with_image(path, read)
+
+
+def with_image(path, read):
+    """``read(pil_image)`` on an opened image file, guarded: more than ``MAX_PIXELS`` pixels is refused before
+    decoding, and every problem with the file is an :class:`InputError` naming it (a missing file:
+    ``FileNotFoundError``)."""
     from PIL import Image
 
     path = Path(path)
@@ -83,13 +120,7 @@ def open_image(path, mode: str | None, size: tuple[int, int] | None = None, chec
                 if im.width * im.height > MAX_PIXELS:
                     raise InputError(f"{path} is a {im.width}x{im.height} image; images of more than {MAX_PIXELS:,} "
                                      f"pixels are refused (decompression bomb guard)")
-                bands = len(im.getbands()) if im.mode != "P" else (4 if "transparency" in im.info else 3)
-                if check is not None:
-                    check(im.width, im.height, bands)
-                gray = im.mode in ("1", "L", "LA", "I", "F") or im.mode.startswith("I;16")
-                target = mode if mode is not None else ("L" if gray else "RGB")
-                im.load()
-                return decode(im, target, size, path)
+                return read(im)
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:

@@ -5,7 +5,9 @@
     bundle.info.num_classes, bundle.info.in_channels, bundle.info.input_size
 
 Images come back as float32 (C, H, W) in [0, 1]. Item layout per task: classification ``(image, label)``,
-segmentation ``(image, mask)`` with an int64 (H, W) mask (255 = ignore), reconstruction ``(image, label)`` (the
+segmentation ``(image, mask)`` with an int64 (H, W) mask (255 = ignore; every segmentation dataset augments with
+the joint flip and scale + crop of :func:`cnnkit.data.joint.segmentation_augmentation` unless it has its own),
+reconstruction ``(image, label)`` (the
 image is its own target), detection ``(image, {"boxes": (K, 4) xyxy, "labels": (K,)})``.
 """
 
@@ -146,22 +148,51 @@ def _load_cifar10(task, data_dir, download, image_size):
     return _classification_or_reconstruction("cifar10", train, test, 3, 32, _cifar_augmentation)(task)
 
 
-def _load_shapes(task, data_dir, download, image_size):
-    from .synthetic import Shapes
+# ShapeScenes set sizes: generating 1,000 64x64 scenes takes about 0.4 s, and segmentation nets need many.
+SCENES_TRAIN, SCENES_TEST = 8000, 500
 
+
+def _shape_scenes_segmentation(task, image_size):
+    """Shapes for segmentation: :class:`~cnnkit.data.synthetic.ShapeScenes` of several shapes per image (some
+    empty, overlaps), masks 0 = background and 1 + class."""
+    from .synthetic import ShapeScenes
+
+    size = image_size or 64
+    train = ShapeScenes(n=SCENES_TRAIN, size=size, seed=0, train=True, target="mask")
+    test = ShapeScenes(n=SCENES_TEST, size=size, seed=0, train=False, target="mask")
+    classes = ("background", *ShapeScenes.classes)
+    return DataBundle("shapes", task, train, test, DataInfo(3, size, len(classes), classes), None)
+
+
+def _load_shapes(task, data_dir, download, image_size):
+    if task == "segmentation":
+        return _shape_scenes_segmentation(task, image_size)
     if task == "detection":
         from .detection import shape_scenes_bundle
 
         return shape_scenes_bundle(image_size)
+    from .synthetic import Shapes
+
     size = image_size or 32
-    segmentation = task == "segmentation"
-    train = Shapes(n=1500, size=size, seed=0, train=True, with_masks=segmentation)
-    test = Shapes(n=500, size=size, seed=0, train=False, with_masks=segmentation)
-    if not segmentation:
-        return _classification_or_reconstruction("shapes", train, test, 3, size, _cifar_augmentation)(task)
-    classes = ("background", *Shapes.classes)
-    info = DataInfo(3, size, len(classes), classes)
-    return DataBundle("shapes", task, Columns(train, (0, 2)), Columns(test, (0, 2)), info, None)
+    train = Shapes(n=1500, size=size, seed=0, train=True)
+    test = Shapes(n=500, size=size, seed=0, train=False)
+    return _classification_or_reconstruction("shapes", train, test, 3, size, _cifar_augmentation)(task)
+
+
+def _load_segmentation_folder(root: Path, image_size):
+    from .segmentation import SegmentationFolder, read_classes
+
+    classes = read_classes(root / "classes.txt")
+    train = SegmentationFolder(root / "train", classes=classes)
+    test = SegmentationFolder(root / "test", classes=classes or train.classes)
+    if len(test.classes) > len(train.classes):  # names taken from the masks: the test masks hold more classes
+        train = SegmentationFolder(root / "train", classes=test.classes)
+    sizes = train.image_sizes | test.image_sizes
+    (w, h), = sizes if len(sizes) == 1 else ((0, 1),)
+    size = image_size or (w if w == h else 64)  # square images of one size stay as they are; others become 64x64
+    train.size = test.size = (size, size)
+    info = DataInfo(3, size, len(train.classes), train.classes)
+    return DataBundle("folder", "segmentation", train, test, info, None)
 
 
 def _load_folder(task, data_dir, download, image_size):
@@ -169,6 +200,8 @@ def _load_folder(task, data_dir, download, image_size):
 
     root = _require_dir(data_dir, "folder")
     train_root, test_root = root / "train", root / "test"
+    if task == "segmentation":
+        return _load_segmentation_folder(root, image_size)
     if not train_root.is_dir() or not test_root.is_dir():
         raise InputError(f"dataset 'folder' expects {train_root} and {test_root}, each with one sub-folder of "
                          f"images per class", field="data_dir")
@@ -199,8 +232,11 @@ _REGISTRY: dict[str, DatasetInfo] = {
     "cifar10": DatasetInfo("cifar10", "CIFAR-10, 32x32 colour", _CLASSIFY, _load_cifar10, True),
     "shapes": DatasetInfo("shapes", "seeded synthetic circles, squares and triangles with masks (generated)",
                           ("classification", "segmentation", "reconstruction", "detection"), _load_shapes),
-    "folder": DatasetInfo("folder", "an image folder: <data_dir>/train/<class>/*.png and test/<class>/*.png",
-                          _CLASSIFY, _load_folder, True),
+    "folder": DatasetInfo("folder", "an image folder: <data_dir>/train/<class>/*.png and test/<class>/*.png; for "
+                          "segmentation <data_dir>/train/images/*.png with train/masks/*.png (index or palette PNGs, "
+                          "255 = ignore), the same under test/, and optionally classes.txt (one name a line, "
+                          "background first); images are resized to the image size (default: their own when all are "
+                          "square and of one size, else 64)", (*_CLASSIFY, "segmentation"), _load_folder, True),
     "voc": DatasetInfo("voc", "Pascal VOC layout: <data_dir>/Annotations/*.xml and JPEGImages/ (boxes)",
                        ("detection",), _load_annotated("voc"), True),
     "yolo": DatasetInfo("yolo", "YOLO layout: <data_dir>/images/ and labels/*.txt (class cx cy w h, normalised)",
@@ -229,4 +265,11 @@ def load_dataset(name: str, task: str = "classification", data_dir=None, downloa
     if task not in info.tasks:
         raise InputError(f"dataset {name!r} serves the tasks {', '.join(info.tasks)}, not {task!r}; datasets for "
                          f"{task}: {', '.join(list_datasets(task)) or 'none'}", field="dataset")
-    return info.load(task, data_dir, download, image_size)
+    bundle = info.load(task, data_dir, download, image_size)
+    if task == "segmentation" and bundle.augmentation is None:
+        from functools import partial
+
+        from .joint import segmentation_augmentation
+
+        bundle.augmentation = partial(segmentation_augmentation, bundle.info.input_size)  # flip, scale + crop
+    return bundle

@@ -184,21 +184,34 @@ def _linear_weights(n_in: int, n_out: int):
     return i0, i1, lam
 
 
-@_image_op
-def resize(img: np.ndarray, size) -> np.ndarray:
-    """Bilinear resize to ``size=(H, W)``; an int matches the shorter side, keeping the aspect ratio."""
-    _, h, w = img.shape
+def _check_interpolation(interpolation: str, owner: str) -> None:
+    if interpolation not in ("bilinear", "nearest"):
+        raise InputError(f"{owner}: interpolation must be 'bilinear' or 'nearest', got {interpolation!r}")
+
+
+def output_size(h: int, w: int, size, owner: str = "resize") -> tuple[int, int]:
+    """The (H, W) that ``resize`` gives an h x w image: ``size=(H, W)``, or an int for the shorter side."""
     if isinstance(size, numbers.Integral) and not isinstance(size, bool):
         if size < 1:
-            raise InputError(f"resize: size must be positive, got {size}")
-        if h <= w:
-            th, tw = int(size), int(size * w / h)
-        else:
-            th, tw = int(size * h / w), int(size)
-    else:
-        th, tw = _size(size, "resize", "size")
+            raise InputError(f"{owner}: size must be positive, got {size}")
+        return (int(size), int(size * w / h)) if h <= w else (int(size * h / w), int(size))
+    return _size(size, owner, "size")
+
+
+@_image_op
+def resize(img: np.ndarray, size, interpolation: str = "bilinear") -> np.ndarray:
+    """Resize to ``size=(H, W)``; an int matches the shorter side, keeping the aspect ratio. ``interpolation``
+    'bilinear' (half-pixel centres) or 'nearest' (output pixel i reads source ``floor(i * in / out)``, as
+    torchvision; for masks and other label maps)."""
+    _check_interpolation(interpolation, "resize")
+    _, h, w = img.shape
+    th, tw = output_size(h, w, size)
     if (th, tw) == (h, w):
         return img.copy()
+    if interpolation == "nearest":
+        rows = np.minimum((np.arange(th) * h) // th, h - 1)
+        cols = np.minimum((np.arange(tw) * w) // tw, w - 1)
+        return img[:, rows[:, None], cols[None, :]]
     x = _float_work(img)
     y0, y1, ly = _linear_weights(h, th)
     x0, x1, lx = _linear_weights(w, tw)
@@ -232,6 +245,18 @@ def _bilinear_sample(img: np.ndarray, xs: np.ndarray, ys: np.ndarray, fill) -> n
     return _restore(top * (1 - wy) + bottom * wy, img)
 
 
+def _nearest_sample(img: np.ndarray, xs: np.ndarray, ys: np.ndarray, fill) -> np.ndarray:
+    """Sample ``img`` (C, H, W) at the nearest pixel of float coordinates (xs, ys); points outside get ``fill``
+    (label maps: no value is ever mixed with another)."""
+    c, h, w = img.shape
+    xi, yi = np.rint(xs).astype(np.int64), np.rint(ys).astype(np.int64)
+    inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+    out = np.empty((c, *xs.shape), dtype=img.dtype)
+    out[...] = _fill_values(fill, c, "affine").astype(img.dtype)[:, None, None]
+    out[:, inside] = img[:, yi[inside], xi[inside]]
+    return out
+
+
 def _affine_matrix(angle: float, scale: float, shear: tuple[float, float]) -> np.ndarray:
     """2x2 forward map in (x right, y down) coordinates: scale, then shear, then a counter-clockwise turn."""
     a = math.radians(angle)
@@ -242,13 +267,15 @@ def _affine_matrix(angle: float, scale: float, shear: tuple[float, float]) -> np
 
 
 @_image_op
-def affine(img: np.ndarray, angle: float = 0.0, translate=(0.0, 0.0), scale: float = 1.0, shear=0.0, fill=0):
+def affine(img: np.ndarray, angle: float = 0.0, translate=(0.0, 0.0), scale: float = 1.0, shear=0.0, fill=0,
+           interpolation: str = "bilinear"):
     """Affine map about the image centre: scale, shear, turn ``angle`` degrees counter-clockwise, then shift by
-    ``translate=(dx, dy)`` pixels (right, down). Bilinear inverse mapping.
+    ``translate=(dx, dy)`` pixels (right, down). Inverse mapping, ``interpolation`` 'bilinear' or 'nearest'.
 
     ``shear``: degrees, a number (x only) or (x, y); an x-shear moves each point right by
     ``tan(shear_x) * (y - cy)`` (rows below the centre go right), a y-shear down by ``tan(shear_y) * (x - cx)``.
     """
+    _check_interpolation(interpolation, "affine")
     if scale <= 0:
         raise InputError(f"affine: scale must be positive, got {scale}")
     shear = (float(shear), 0.0) if isinstance(shear, numbers.Real) else tuple(float(s) for s in shear)
@@ -265,12 +292,13 @@ def affine(img: np.ndarray, angle: float = 0.0, translate=(0.0, 0.0), scale: flo
     dy = (np.arange(h, dtype=np.float64) - cy - float(translate[1]))[:, None]
     src_x = ia * dx + ib * dy + cx
     src_y = ic * dx + id_ * dy + cy
-    return _bilinear_sample(img, src_x, src_y, fill)
+    sample = _nearest_sample if interpolation == "nearest" else _bilinear_sample
+    return sample(img, src_x, src_y, fill)
 
 
-def rotate(img, angle: float, fill=0):
-    """Turn ``angle`` degrees counter-clockwise about the centre (bilinear)."""
-    return affine(img, angle=angle, fill=fill)
+def rotate(img, angle: float, fill=0, interpolation: str = "bilinear"):
+    """Turn ``angle`` degrees counter-clockwise about the centre."""
+    return affine(img, angle=angle, fill=fill, interpolation=interpolation)
 
 
 @_image_op

@@ -230,12 +230,30 @@ class DataParallel(SingleProcess):
             b.data[...] = flat[offset:offset + n].reshape(b.data.shape)
             offset += n
 
+    def _gather_metric(self, metric) -> None:
+        """A metric whose state grows with the data (``gathered``: a record per detection) cannot be summed: every
+        process's state is gathered and merged in rank order."""
+        import copy
+
+        states = self.group.allgather(metric.state_dict(), "merging the metrics")
+        parts = []
+        for state in states:
+            part = copy.deepcopy(metric)
+            part.load_state_dict(state)
+            parts.append(part)
+        metric.reset()
+        for part in parts:
+            metric.merge(part)
+
     def reduce_metrics(self, loss_mean, metrics, make=None):
         if self.world_size == 1:
             return metrics
         if metrics is None and make is not None:
             metrics = make()
-        objects = [loss_mean, *(metrics or {}).values()]
+        for metric in (metrics or {}).values():
+            if getattr(metric, "gathered", False):
+                self._gather_metric(metric)
+        objects = [loss_mean, *(m for m in (metrics or {}).values() if not getattr(m, "gathered", False))]
         states = [m.state_dict() for m in objects]
         keys = [(i, k) for i, s in enumerate(states) for k in sorted(s)]
         flat = np.concatenate([np.asarray(states[i][k], dtype=np.float64).reshape(-1) for i, k in keys]) \

@@ -13,14 +13,17 @@ from ..atomic import write_text
 from ..errors import InputError
 from . import (
     activations,
+    autoencoder,
     batch,
     depth,
     detectors,
     ensembles,
+    fcn,
     initialization,
     optimizers,
     overfitting,
     pooling,
+    upsampling,
     weight_sharing,
 )
 
@@ -34,6 +37,9 @@ EXPERIMENTS = {
     "batch": batch.run,
     "weight-sharing": weight_sharing.run,
     "pooling": pooling.run,
+    "fcn": fcn.run,
+    "upsampling": upsampling.run,
+    "autoencoder": autoencoder.run,
     "detectors": detectors.run,
 }
 

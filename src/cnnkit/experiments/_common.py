@@ -72,15 +72,15 @@ class CPUClock(Callback):
 
 
 def fit(model, loaders, optimizer: str = "adam", lr: float = 3e-3, epochs: int = 5, momentum=None, weight_decay=0.0,
-        callbacks=(), keys=("loss", "accuracy", "val_loss", "val_accuracy")) -> dict:
-    """Train ``model`` with a named optimizer; returns the per-epoch ``keys`` plus ``cpu_seconds`` and
+        callbacks=(), keys=("loss", "accuracy", "val_loss", "val_accuracy"), task="classification") -> dict:
+    """Train ``model`` with a named optimizer on ``task``; returns the per-epoch ``keys`` plus ``cpu_seconds`` and
     ``wall_seconds`` (cumulative at each epoch's end)."""
     from ..optim.factory import make_optimizer
     from ..training import Trainer
 
     opt = make_optimizer(optimizer, model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     clock = CPUClock()
-    history = Trainer(model, opt, callbacks=[clock, *callbacks]).fit(loaders[0], loaders[1], epochs=epochs)
+    history = Trainer(model, opt, task=task, callbacks=[clock, *callbacks]).fit(loaders[0], loaders[1], epochs=epochs)
     out = {key: [float(v) for v in history[key]] for key in keys if key in history.keys()}
     out.update(cpu_seconds=clock.cpu, wall_seconds=clock.wall)
     return out

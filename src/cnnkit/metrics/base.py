@@ -90,8 +90,12 @@ class Metric:
         if other._config() != self._config():
             raise InputError(f"{type(self).__name__}.merge: configurations differ ({self._config()} vs "
                              f"{other._config()})")
-        self._add(other._state)
+        self._add(other._merge_stats())
         return self
+
+    def _merge_stats(self) -> Mapping[str, np.ndarray]:
+        """What :meth:`merge` adds of this metric to another (its state; more for metrics that keep records)."""
+        return self._state
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """A copy of the state, ``{key: ndarray}`` (plain arrays: saves without pickled code)."""

@@ -68,18 +68,19 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _match_voc(iou: np.ndarray, difficult: np.ndarray, threshold: float) -> np.ndarray:
-    """Per detection (rows, by decreasing score): 1 true positive, 0 false positive, -1 ignored (difficult)."""
+    """Per detection (rows, by decreasing score): 1 true positive, 0 false positive, -1 ignored (difficult). Each
+    detection's box is its arg-max; among the detections that reach ``threshold`` on the same box, only the first
+    (highest score) claims it, which is the devkit's sequential loop in one pass."""
     flags = np.zeros(iou.shape[0], np.int8)
     if iou.shape[1] == 0:
         return flags
-    claimed = np.zeros(iou.shape[1], bool)
-    for d in range(iou.shape[0]):
-        g = int(np.argmax(iou[d]))
-        if iou[d, g] >= threshold:
-            if difficult[g]:
-                flags[d] = -1
-            elif not claimed[g]:
-                flags[d], claimed[g] = 1, True
+    best = np.argmax(iou, axis=1)
+    hit = np.flatnonzero(iou[np.arange(iou.shape[0]), best] >= threshold)
+    ignored = difficult[best[hit]]
+    flags[hit[ignored]] = -1
+    hit = hit[~ignored]
+    _, first = np.unique(best[hit], return_index=True)
+    flags[hit[first]] = 1
     return flags
 
 
@@ -113,13 +114,13 @@ class MeanAveragePrecision(Metric):
     a dict: ``map50`` (VOC all-point mAP at ``iou_threshold``), ``map50_11pt`` (VOC2007), ``map`` (COCO
     mAP@[.5:.95]), ``map75`` (COCO at 0.75), per-class arrays ``ap50``, ``ap50_11pt``, ``ap`` (NaN for classes
     without ground truth), ``num_gt``, ``num_detections``, ``num_images`` and ``pr_curves`` (as :meth:`pr_curves`
-    gives them). With ``coco=False`` the COCO entries are left out
-    (cheaper). :meth:`pr_curves` gives each class's precision-recall curve.
+    gives them). With ``coco=False`` the COCO entries are left out (cheaper).
 
     The state holds one record per detection; ``merge`` concatenates (the metric of the union of the data)."""
 
     name = "detection"
     higher_is_better = True
+    gathered = True  # the state is per-detection records: data-parallel runs gather it rather than sum it
 
     def __init__(self, num_classes: int, iou_threshold: float = 0.5, coco: bool = True, max_detections: int = 100,
                  name: str | None = None):
@@ -129,6 +130,7 @@ class MeanAveragePrecision(Metric):
             raise InputError(f"{metric}: iou_threshold must be a number in (0, 1], got {iou_threshold!r}")
         self.iou_threshold, self.coco = float(iou_threshold), bool(coco)
         self.max_detections = check_int(metric, "max_detections", max_detections, 1)
+        self._parts: list[dict] = []  # per-detection records, one dict of arrays per update
         super().__init__(name)
 
     def _state_spec(self):
@@ -148,8 +150,7 @@ class MeanAveragePrecision(Metric):
 
     @property
     def _records(self) -> dict:
-        if not hasattr(self, "_parts"):
-            self._parts = []
+        """The records of every detection seen, joined into one array per key on demand."""
         if len(self._parts) != 1:
             joined = {k: np.concatenate([self._empty_records()[k], *(p[k] for p in self._parts)])
                       for k in self._RECORDS}
@@ -159,8 +160,6 @@ class MeanAveragePrecision(Metric):
     def _add(self, stats) -> None:
         self._state["num_gt"] += stats["num_gt"]
         self._state["num_images"] += stats["num_images"]
-        if not hasattr(self, "_parts"):
-            self._parts = []
         self._parts.append({k: np.asarray(stats[k]) for k in self._RECORDS})
 
     def reset(self) -> None:
@@ -188,16 +187,8 @@ class MeanAveragePrecision(Metric):
         self._assign(fixed)
         self._parts = [records]
 
-    def merge(self, other):
-        """Add ``other``'s detections and counts (same type and configuration); returns ``self``."""
-        if type(other) is not type(self):
-            raise InputTypeError(f"{type(self).__name__}.merge: expected another {type(self).__name__}, got "
-                                 f"{type(other).__name__}")
-        if other._config() != self._config():
-            raise InputError(f"{type(self).__name__}.merge: configurations differ ({self._config()} vs "
-                             f"{other._config()})")
-        self._add({**other._state, **{k: v.copy() for k, v in other._records.items()}})
-        return self
+    def _merge_stats(self):
+        return {**self._state, **{k: v.copy() for k, v in self._records.items()}}
 
     # ------------------------------------------------------------------ update
     def _batch_state(self, preds, targets) -> dict:

@@ -14,12 +14,14 @@ from functools import partial
 from ..errors import InputError, InputTypeError
 from .alexnet import AlexNet, alexnet
 from .autoencoder import ConvAutoencoder, conv_autoencoder
+from .convolutionalize import convolutionalize
 from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
 from .detection import FasterRCNN, faster_rcnn
 from .detection.fast_rcnn import fast_rcnn
 from .detection.rcnn import rcnn
 from .detection.spp_net import spp_net
 from .ensemble import Ensemble, Stacking, bagging, boosting, stacking
+from .fcn import FCN, fcn8s, fcn8s_small, fcn16s, fcn16s_small, fcn32s, fcn32s_small
 from .googlenet import BasicConv2d, GoogLeNet, GoogLeNetOutputs, Inception, InceptionAux, NaiveInception, googlenet
 from .lenet import LeNet5, lenet5
 from .resnet import (
@@ -48,6 +50,7 @@ from .resnet import (
     resnet152,
 )
 from .small import SmallCNN, small_cnn
+from .unet import EncoderDecoder, UNet, encoder_decoder, unet, unet_small
 from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
 
 
@@ -99,6 +102,26 @@ for _name, _fn in [("resnet20", resnet20), ("resnet32", resnet32), ("resnet44", 
 for _name, _fn in [("densenet121", densenet121), ("densenet161", densenet161), ("densenet169", densenet169),
                    ("densenet201", densenet201)]:
     _REGISTRY[_name] = ModelInfo(_fn, _IMAGENET, f"DenseNet-{_name[8:]} (BC)")
+
+# ---- segmentation models (FCN, U-Net, encoder-decoders) ----------------------------------------------------------
+_SHAPES = (3, 64, 64)
+_REGISTRY.update({
+    "fcn32s": ModelInfo(fcn32s, _IMAGENET, "FCN-32s on VGG-16 (Long et al., pad-100 geometry)", task="segmentation"),
+    "fcn16s": ModelInfo(fcn16s, _IMAGENET, "FCN-16s on VGG-16 (pool4 scores added)", task="segmentation"),
+    "fcn8s": ModelInfo(fcn8s, _IMAGENET, "FCN-8s on VGG-16 (pool4 and pool3 scores added)", task="segmentation"),
+    "fcn32s_small": ModelInfo(fcn32s_small, _SHAPES, "small FCN-32s (BN, same-size) for 64x64 scenes",
+                              task="segmentation"),
+    "fcn16s_small": ModelInfo(fcn16s_small, _SHAPES, "small FCN-16s (BN, same-size) for 64x64 scenes",
+                              task="segmentation"),
+    "fcn8s_small": ModelInfo(fcn8s_small, _SHAPES, "small FCN-8s (BN, same-size) for 64x64 scenes",
+                             task="segmentation"),
+    "unet": ModelInfo(unet, (3, 256, 256), "U-Net (same padding, BN, base 64, depth 4)", task="segmentation"),
+    "unet_small": ModelInfo(unet_small, _SHAPES, "small U-Net (base 16, depth 3) for 64x64 scenes",
+                            task="segmentation", default_dataset="shapes"),
+    "encoder_decoder": ModelInfo(encoder_decoder, _SHAPES, "SegNet-style encoder-decoder (transposed-conv decoder)",
+                                 task="segmentation"),
+})
+# ---- end of segmentation models -----------------------------------------------------------------------------------
 del _name, _fn
 
 # ---- detection: targets per image {"boxes", "labels"}; a dict of losses in training, detections in eval
@@ -193,6 +216,9 @@ __all__ = [
     "preact_resnet18", "preact_resnet34", "preact_resnet50", "preact_resnet101", "preact_resnet152",
     "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
     "densenet121", "densenet161", "densenet169", "densenet201", "conv_autoencoder",
-    "Ensemble", "Stacking", "bagging", "boosting", "stacking", "FasterRCNN", "faster_rcnn",
+    "Ensemble", "Stacking", "bagging", "boosting", "stacking",
+    "convolutionalize", "FCN", "fcn32s", "fcn16s", "fcn8s", "fcn32s_small", "fcn16s_small", "fcn8s_small",
+    "UNet", "EncoderDecoder", "unet", "unet_small", "encoder_decoder",
+    "FasterRCNN", "faster_rcnn",
     "rcnn", "spp_net", "fast_rcnn",
 ]

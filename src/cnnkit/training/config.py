@@ -49,6 +49,7 @@ class RunConfig:
     sync_bn: bool = False  # data-parallel: batch-norm statistics over the global batch (no effect on one process)
     snapshots: int = 0  # > 0: a snapshot ensemble, the cosine schedule restarted this many times, a checkpoint each
     subset: int = 0  # > 0: train and test on a seeded choice of this many images of each set (quick trials)
+    noise: float = 0.0  # reconstruction: std of the Gaussian noise added to the input only (a denoising autoencoder)
     init: str | None = None  # a checkpoint whose matching weights start the model's backbone (transfer learning)
     freeze_backbone: bool = False  # the backbone's weights (and batch-norm statistics) stay fixed
 
@@ -96,6 +97,10 @@ class RunConfig:
         real("weight_decay", 0.0)
         real("l1", 0.0)
         real("val_fraction", 0.0, 1.0, open_high=True)
+        real("noise", 0.0)
+        if self.noise and self.task != "reconstruction":
+            raise InputError(f"run config: noise (a denoising autoencoder's input noise) applies to the reconstruction "
+                             f"task, not {self.task}", field="noise")
         if self.warmup >= self.epochs:
             raise InputError(f"run config: warmup ({self.warmup} epochs) must be shorter than the run "
                              f"({self.epochs} epochs)", field="warmup")

@@ -51,7 +51,8 @@ class History:
         write_text(path, out.getvalue())
 
 
-BOUNDED_SCORES = ("accuracy", "pixel_accuracy", "mean_iou")  # scores in [0, 1], where a gap and a floor make sense
+# scores in [0, 1], where a gap and a floor make sense
+BOUNDED_SCORES = ("accuracy", "pixel_accuracy", "mean_iou", "map50")
 
 
 def diagnose(history: History, gap_threshold: float = 0.05, low_accuracy: float = 0.9,
@@ -87,6 +88,10 @@ def diagnose(history: History, gap_threshold: float = 0.05, low_accuracy: float 
         if rising:
             detail += ("; " if detail else "") + "validation loss rose above its best"
         message = f"over-fit: {detail}; try more data/augmentation, L2/dropout or early stopping"
+    elif gap is None and not val_losses and val_acc is not None:  # a score measured on validation data only
+        verdict = "unknown"
+        message = (f"validation {name} {val_acc:.1%}; there is no training {name} or validation loss to judge the "
+                   f"fit by")
     elif gap is None and not val_losses:
         verdict, message = "unknown", "no validation data: cannot judge the fit"
     elif gap is None:

@@ -91,6 +91,10 @@ class Task:
         """From the test results (``test_loss`` plus every test metric) to the JSON report and the pictures."""
         return {key: _plain(value) for key, value in results.items()}, []
 
+    def examples(self, model, dataset, info) -> list[Figure]:
+        """Pictures of the model's outputs on the first few items of ``dataset`` (none by default)."""
+        return []
+
     def bind(self, info) -> Task:
         """Learn the data description (:class:`~cnnkit.data.registry.DataInfo`) the batches will follow, for
         checks that need it (the number of classes); returns ``self``."""
@@ -187,21 +191,52 @@ class SegmentationTask(Task):
                       classes, iou, strict=True)}, "classes": classes}
         return report, []
 
+    def predict(self, model, images) -> np.ndarray:
+        """Class index per pixel (N, H, W) of a batch of images (eval mode, no gradients; the model's mode is
+        restored)."""
+        from ..autograd import no_grad
+
+        was_training = model.training
+        model.eval()
+        try:
+            with no_grad():
+                scores = model(_as_tensor(images, "images"))
+        finally:
+            model.train(was_training)
+        return np.asarray(scores.data).argmax(axis=1)
+
+    def examples(self, model, dataset, info, count: int = 6) -> list[Figure]:
+        """``segmentation.png``: the first ``count`` items of ``dataset`` with their true and predicted masks."""
+        n = min(count, len(dataset))
+        if n == 0:
+            return []
+        items = [dataset[i] for i in range(n)]
+        images = np.stack([np.asarray(item[0], dtype=np.float32) for item in items])
+        truths = np.stack([np.asarray(item[1]) for item in items])
+        predictions = self.predict(model, images)
+        return [Figure("segmentation.png", "segmentation", {
+            "images": images, "truths": truths, "predictions": predictions, "classes": list(info.classes),
+            "title": "Test examples: image, truth, prediction, prediction over the image"})]
+
 
 class ReconstructionTask(Task):
-    """The input is its own target (autoencoders): MSE loss, MSE and PSNR metrics. With ``noise`` > 0 the model
-    sees the input plus Gaussian noise of that standard deviation (clipped to [0, 1]) and must rebuild the clean
-    input (a denoising autoencoder); the noise comes from the global generator (``ck.manual_seed``)."""
+    """The input is its own target (autoencoders): MSE loss (or ``loss="bce"``), MSE and PSNR metrics. With
+    ``noise`` > 0 the model sees the input plus Gaussian noise of that standard deviation (clipped to [0, 1]) and
+    must rebuild the clean input (a denoising autoencoder); the noise comes from the global generator
+    (``ck.manual_seed``)."""
 
     name = "reconstruction"
     score = "psnr"
     curves = ("loss", "psnr")
     has_classes = False
 
-    def __init__(self, noise: float = 0.0, data_range: float = 1.0):
+    def __init__(self, noise: float = 0.0, data_range: float = 1.0, loss: str = "mse"):
         if not noise >= 0:
             raise InputError(f"reconstruction: noise must be >= 0, got {noise!r}", field="noise")
-        self.noise, self.data_range = float(noise), float(data_range)
+        if loss not in ("mse", "bce"):
+            raise InputError(f"reconstruction: loss must be 'mse' or 'bce' (binary cross-entropy of outputs in "
+                             f"[0, 1], e.g. after a sigmoid), got {loss!r}")
+        self.noise, self.data_range, self.loss = float(noise), float(data_range), loss
 
     def unpack(self, batch):
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
@@ -214,9 +249,37 @@ class ReconstructionTask(Task):
         return Tensor(np.clip(noisy, 0.0, 1.0)), clean
 
     def default_loss(self, output, target):
-        from ..functional import mse_loss
+        """Mean squared error, or with ``loss="bce"`` the binary cross-entropy
+        ``-mean(t log y + (1 - t) log(1 - y))`` (targets in [0, 1] read as pixel probabilities)."""
+        from ..functional import binary_cross_entropy, mse_loss
 
-        return mse_loss(output, target)
+        return (binary_cross_entropy if self.loss == "bce" else mse_loss)(output, target)
+
+    def examples(self, model, dataset, info, count: int = 10) -> list[Figure]:
+        """``reconstructions.png``: the first ``count`` images of ``dataset``, the noisy inputs (with ``noise``)
+        and the model's reconstructions."""
+        from ..autograd import no_grad
+
+        n = min(count, len(dataset))
+        if n == 0:
+            return []
+        items = [dataset[i] for i in range(n)]
+        clean = np.stack([np.asarray(item[0] if isinstance(item, tuple) else item, dtype=np.float32)
+                          for item in items])
+        inputs, _ = self.unpack((clean, None))
+        was_training = model.training
+        model.eval()
+        try:
+            with no_grad():
+                rebuilt = np.asarray(model(inputs).data)
+        finally:
+            model.train(was_training)
+        rows = {"original": clean}
+        if self.noise:
+            rows[f"input (noise {self.noise:g})"] = np.asarray(inputs.data)
+        rows["reconstruction"] = np.clip(rebuilt, 0.0, 1.0)
+        return [Figure("reconstructions.png", "image_grid", {"rows": rows, "title": "Test images and their "
+                                                                                     "reconstructions"})]
 
     def metrics(self, info):
         return {"mse": M.MeanSquaredError(), "psnr": M.PSNR(self.data_range)}
@@ -272,11 +335,18 @@ class DetectionTask(Task):
         outputs = model(inputs)
         return (loss_fn(outputs, targets) if loss_fn else None), outputs
 
+    def _classes(self, info) -> int:
+        n = info.num_classes or self.num_classes
+        if not n:
+            raise InputError("detection: the number of object classes is unknown; describe the data (a DataInfo "
+                             "with num_classes) or make the task with num_classes")
+        return n
+
     def metrics(self, info):
-        return {"map50": M.MeanAP50(max(info.num_classes, 1))}
+        return {"map50": M.MeanAP50(self._classes(info))}
 
     def test_metrics(self, info):
-        return {"detection": M.MeanAveragePrecision(max(info.num_classes, 1))}
+        return {"detection": M.MeanAveragePrecision(self._classes(info))}
 
     def report(self, results, info):
         d = results["detection"]

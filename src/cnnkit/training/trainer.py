@@ -185,7 +185,7 @@ class Trainer:
             return self.info
         from ..data.registry import DataInfo
 
-        classes = int(output.shape[1]) if output is not None and output.ndim >= 2 else 0
+        classes = int(output.shape[1]) if getattr(output, "ndim", 0) >= 2 else 0  # (a detector's output is a list)
         return DataInfo(0, 0, classes)
 
     def _new_metrics(self, output, test: bool) -> dict:

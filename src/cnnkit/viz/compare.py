@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_layer_profiles", "plot_bars", "plot_histogram_grid", "plot_image_rows", "plot_xy", "plot_scatter"]
+__all__ = ["plot_layer_profiles", "plot_bars", "plot_histogram_grid", "plot_image_rows", "plot_xy", "plot_image_grid",
+           "plot_codes_2d",
+           "plot_scatter"]
 
 
 def plot_layer_profiles(panels: dict, path, ylabel: str = "gradient norm", title: str = "", log_y: bool = True):
@@ -118,6 +120,56 @@ def plot_xy(panels: dict, path, title: str = "", log_y: bool = True):
         ax.set_title(panel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_image_grid(rows: dict, path, title: str = "", cmap: str = "gray"):
+    """``rows[name]`` is an array of images (N, H, W) or (N, C, H, W) in [0, 1]; one compact row per name (named on
+    the left), the same N columns in each (e.g. originals and their reconstructions by several methods)."""
+    from .plots import _pyplot, _save
+
+    plt = _pyplot()
+    ncols = max(len(v) for v in rows.values())
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(0.95 * ncols + 1.6, 1.0 * len(rows) + 0.6), squeeze=False,
+                             layout="constrained")
+    for r, (name, images) in enumerate(rows.items()):
+        images = np.asarray(images)
+        for c in range(ncols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(images):
+                img = images[c]
+                if img.ndim == 3:
+                    img = img[0] if img.shape[0] == 1 else np.clip(img.transpose(1, 2, 0), 0, 1)
+                ax.imshow(img, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+            else:
+                ax.axis("off")
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_codes_2d(panels: dict, labels, path, title: str = ""):
+    """``panels[name]`` is an (N, 2) array of 2-D codes; one scatter panel each, points coloured by ``labels``
+    (N,) with a legend of the label values."""
+    from .plots import _pyplot, _save
+
+    plt = _pyplot()
+    labels = np.asarray(labels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4.2), squeeze=False, layout="constrained")
+    cmap = plt.get_cmap("tab10")
+    for ax, (name, codes) in zip(axes[0], panels.items(), strict=True):
+        codes = np.asarray(codes)
+        for i, value in enumerate(np.unique(labels)):
+            pick = labels == value
+            ax.scatter(codes[pick, 0], codes[pick, 1], s=6, color=cmap(i % 10), label=str(value))
+        ax.set_title(name)
+        ax.set_xlabel("code 1")
+        ax.set_ylabel("code 2")
+        ax.grid(alpha=0.3)
+    axes[0, -1].legend(fontsize=7, markerscale=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(title)
     return _save(fig, path)
 

@@ -277,7 +277,7 @@ class _PoolSaved:
 
 
 class _BatchNormSaved:
-    __slots__ = ("plan", "x", "layout", "shape", "mean", "var", "weight", "reference")
+    __slots__ = ("plan", "x", "layout", "shape", "mean", "var", "weight", "reference", "threads")
 
 
 def _single_threaded_blas() -> int:
@@ -345,23 +345,32 @@ class OneDNNKernels(KernelSet):
             return {"available": False, "error": _lib.error()}
         return {"available": True, **lib.describe(), "threads": self.threads()}
 
-    def threads(self) -> int:
+    def threads(self, reduction: bool = False) -> int:
         """The OpenMP thread count for the next primitive call (part of every cache key: oneDNN fixes the count
         when it creates a primitive). It follows cnnkit's one setting (``set_num_threads``, ``CNNKIT_NUM_THREADS``,
         the CPUs) less the cores other processes keep busy (:mod:`.._contention`), so a region never waits for a
-        thread that has no core; the OpenMP runtime is told whenever the count changes."""
+        thread that has no core; the OpenMP runtime is told whenever the count changes.
+
+        ``reduction``: the primitive sums over the batch across threads (convolution backward-weights, batch
+        norm), so its float32 result depends on the thread count: it always gets the setting itself, never the
+        load-adapted count, and a seed gives the same weights however busy the machine is (forward and
+        backward-data results do not depend on the count: each output element is summed by one thread)."""
         lib = _lib.get()
         if lib is None or lib.omp_set_num_threads is None:
             return 1
         if self._setting is None:
             self._setting = _single_threaded_blas()
         wanted = self._setting
-        if wanted > 1 and _contention.enabled():
+        if wanted > 1 and not reduction and _contention.enabled():
             wanted = _contention.free_cores(wanted)
-        if wanted != self._threads:
-            lib.omp_set_num_threads(wanted)
-            self._threads = wanted
+        self._use_threads(wanted)
         return wanted
+
+    def _use_threads(self, n: int) -> None:
+        """Tell the OpenMP runtime ``n`` threads (before running a primitive created for ``n``)."""
+        if n != self._threads:
+            _lib.get().omp_set_num_threads(n)
+            self._threads = n
 
     def set_threads(self, n: int) -> None:
         if _lib._library is not None:
@@ -410,15 +419,18 @@ class OneDNNKernels(KernelSet):
             return None
 
     # ---------------------------------------------------------------------------------------------- convolution
-    def _conv_plan(self, transposed, x_shape, w_shape, stride, padding, dilation, groups, output_padding=(0, 0)):
-        fast = (transposed, x_shape, w_shape, stride, padding, dilation, groups, output_padding, self.threads())
+    def _conv_plan(self, transposed, x_shape, w_shape, stride, padding, dilation, groups, output_padding=(0, 0),
+                   reduction=False):
+        threads = self.threads(reduction)
+        fast = (transposed, x_shape, w_shape, stride, padding, dilation, groups, output_padding, threads)
         plan = self._fast.get(fast, self)
         if plan is self:
             plan = self._fast[fast] = self._conv_plan_for(transposed, x_shape, w_shape, stride, padding, dilation,
-                                                          groups, output_padding)
+                                                          groups, output_padding, threads)
         return plan
 
-    def _conv_plan_for(self, transposed, x_shape, w_shape, stride, padding, dilation, groups, output_padding):
+    def _conv_plan_for(self, transposed, x_shape, w_shape, stride, padding, dilation, groups, output_padding,
+                       threads):
         if transposed:
             # oneDNN describes a transposed convolution by the convolution it is the adjoint of; output_padding
             # rows fall out of that convolution's floor division (oneDNN refuses the geometry when they cannot)
@@ -433,8 +445,7 @@ class OneDNNKernels(KernelSet):
             oh = _conv_out(x_shape[2], w_shape[2], stride[0], *pads[0], dilation[0])
             ow = _conv_out(x_shape[3], w_shape[3], stride[1], *pads[1], dilation[1])
         y_shape = (x_shape[0], o, oh, ow)
-        key = ("conv", transposed, tuple(x_shape), tuple(w_shape), stride, pads, dilation, groups, y_shape,
-               self.threads())
+        key = ("conv", transposed, tuple(x_shape), tuple(w_shape), stride, pads, dilation, groups, y_shape, threads)
         return self._plan(key, lambda: _ConvPlan(self.lib, transposed, x_shape, w_shape, stride, pads, dilation,
                                                  groups, y_shape))
 
@@ -489,7 +500,9 @@ class OneDNNKernels(KernelSet):
             if not need_weight:  # only the bias: a sum over the batch and the pixels
                 gh = nhwc(grad) if gh is None else gh
                 return dx, None, gh.reshape(-1, gh.shape[-1]).sum(axis=0, dtype=np.float64).astype(F32)
-            step = self._step(plan, plan.backward_weights, need_bias)
+            plan = self._conv_plan(transposed, x_shape, w_shape, stride, padding, dilation, groups, output_padding,
+                                   reduction=True)
+            step = None if plan is None else self._step(plan, plan.backward_weights, need_bias)
             if step is None:
                 return None
             run, wmd, back = step
@@ -691,7 +704,8 @@ class OneDNNKernels(KernelSet):
         plan = None
         if layout is not None and (training or running_mean is not None):
             flags = (_lib.BN_SCALE if weight is not None else 0) | (_lib.BN_SHIFT if bias is not None else 0)
-            key = ("bn", x.shape, tag, flags, bool(training), float(eps), self.threads())
+            threads = self.threads(reduction=True)
+            key = ("bn", x.shape, tag, flags, bool(training), float(eps), threads)
             plan = self._plan(key, lambda: _BatchNormPlan(self.lib, x.shape, tag, flags, training, eps))
         if plan is None:
             y, saved = self._ref("batch_norm_forward")(x, running_mean, running_var, weight, bias, training, momentum,
@@ -723,6 +737,7 @@ class OneDNNKernels(KernelSet):
         s = _BatchNormSaved()
         s.reference, s.plan, s.x, s.layout, s.shape, s.mean, s.var, s.weight = None, plan, data, layout, x.shape, \
             mean.copy() if not training else mean, var.copy() if not training else var, w
+        s.threads = threads
         y = out.transpose(0, 3, 1, 2) if layout == "nhwc" else out
         return y, s
 
@@ -731,6 +746,7 @@ class OneDNNKernels(KernelSet):
         if s.reference is not None:
             return self._ref("batch_norm_backward")(grad, s.reference, need_input, need_weight, need_bias)
         step = s.plan.backward()
+        self._use_threads(s.threads)
         if s.layout == "nhwc":
             g = nhwc(grad)
         else:

@@ -7,8 +7,9 @@ from .parts import AnchorGenerator, BalancedPositiveNegativeSampler, BoxCoder, M
 from .roi_heads import RoIHeads, empty_detections
 from .rpn import RegionProposalNetwork, RPNHead
 from .targets import check_targets
+from .yolo import YOLOv1
 
 __all__ = ["AnchorGenerator", "BoxCoder", "Matcher", "BalancedPositiveNegativeSampler", "default_anchor_sizes",
            "Backbone", "shapes_backbone", "classifier_backbone", "load_backbone_weights", "freeze_backbone",
            "RPNHead", "RegionProposalNetwork", "RoIHeads", "empty_detections", "check_targets", "FasterRCNN",
-           "faster_rcnn"]
+           "faster_rcnn", "YOLOv1"]
