@@ -181,9 +181,9 @@ def test_bad_input_is_one_clear_error():
     with pytest.raises(InputError, match="smaller than the"):
         _model(S=16).predict_grid(_images(1, 32))
     model.train()
-    with pytest.raises(InputError, match=r"label 3 is outside the classes 0 \.\. 2"):
+    with pytest.raises(InputError, match="label 3 is outside the 3 classes"):
         model(_images(1), [{"boxes": np.array([[0, 0, 5, 5]], np.float32), "labels": np.array([3])}])
-    with pytest.raises(InputError, match="x2 < x1"):
+    with pytest.raises(InputError, match="expected x1 <= x2 and y1 <= y2"):
         model(_images(1), [{"boxes": np.array([[9, 0, 5, 5]], np.float32), "labels": np.array([0])}])
     with pytest.raises(InputError, match="needs targets"):
         model(_images(1))
