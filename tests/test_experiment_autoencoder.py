@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
+from plot_spy import spy_on_plots
 
 import cnnkit as ck
-from cnnkit import viz
 from cnnkit.cli import main
 from cnnkit.experiments import autoencoder
 from cnnkit.experiments._common import digits_arrays
@@ -16,21 +16,12 @@ from cnnkit.models.autoencoder import ConvAutoencoder, LinearAutoencoder
 
 @pytest.fixture
 def plotted(monkeypatch):
-    calls = {}
-    for name in ("plot_xy", "plot_image_grid", "plot_codes_2d"):
-        original = getattr(viz, name)
-
-        def spy(*args, _original=original, _name=name, **kwargs):
-            calls[_name] = args
-            return _original(*args, **kwargs)
-
-        monkeypatch.setattr(viz, name, spy)
-    return calls
+    return spy_on_plots(monkeypatch, ("plot_xy", "plot_image_grid", "plot_codes_2d"))
 
 
 def test_autoencoder_experiment_plots_what_it_measured(tmp_path, plotted):
     result = autoencoder.run(tmp_path, epochs=1, n_train=128, code_sizes=(2, 8), channels=(4, 8), examples=4)
-    series = plotted["plot_xy"][0]["test reconstruction error"]["series"]
+    series = plotted["plot_xy"][-1][0]["test reconstruction error"]["series"]
     for method in autoencoder.METHODS:
         assert series[method] == ([2, 8], [result["mse"][method]["2"], result["mse"][method]["8"]])
     # PCA's error is that of the SVD's top components, computed here independently (numpy's own projection)
@@ -44,10 +35,10 @@ def test_autoencoder_experiment_plots_what_it_measured(tmp_path, plotted):
     assert result["mse"]["PCA"]["8"] == pytest.approx(float(((rebuilt - test) ** 2).mean()), rel=1e-5)
     assert result["mse"]["PCA"]["8"] < result["mse"]["PCA"]["2"]
     # the picture shows the test digits and these reconstructions; the scatter the 2-D codes by label
-    rows = plotted["plot_image_grid"][0]
+    rows = plotted["plot_image_grid"][-1][0]
     np.testing.assert_array_equal(rows["original"], arrays["test"][0][:4])
     assert list(rows) == ["original"] + [f"{m} ({k})" for k in (2, 8) for m in autoencoder.METHODS]
-    codes, labels = plotted["plot_codes_2d"][0], plotted["plot_codes_2d"][1]
+    codes, labels = plotted["plot_codes_2d"][-1][:2]
     assert set(codes) == set(autoencoder.METHODS) and codes["PCA"].shape == (len(labels), 2)
     assert result["histories"]["conv autoencoder"]["8"]["loss"][0] > 0
     for name in result["files"][:-1]:

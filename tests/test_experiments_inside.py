@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
+from plot_spy import spy_on_plots
 
 import cnnkit as ck
-from cnnkit import viz
 from cnnkit.experiments import activations, batch, depth, ensembles, initialization, pooling, weight_sharing
 from cnnkit.experiments._nets import DeepNet, initialise, weight_grad_norms
 
@@ -16,17 +16,8 @@ TINY = {"n_train": 64, "n_val": 32, "epochs": 1}
 
 @pytest.fixture
 def plotted(monkeypatch):
-    calls = {}
-    for name in ("plot_series", "plot_panels", "plot_layer_profiles", "plot_bars", "plot_histogram_grid",
-                 "plot_image_rows", "plot_xy"):
-        original = getattr(viz, name)
-
-        def spy(*args, _original=original, _name=name, **kwargs):
-            calls.setdefault(_name, []).append(args)
-            return _original(*args, **kwargs)
-
-        monkeypatch.setattr(viz, name, spy)
-    return calls
+    return spy_on_plots(monkeypatch, ("plot_series", "plot_panels", "plot_layer_profiles", "plot_bars",
+                                        "plot_histogram_grid", "plot_image_rows", "plot_xy"))
 
 
 def test_activations_plots_the_measured_gradient_norms(tmp_path, plotted):
