@@ -229,3 +229,9 @@ def test_cli_train_evaluate_detect(tmp_path, capsys):
                  "--json", "--score-threshold", "0.99"]) == 0
     (found,) = json.loads(capsys.readouterr().out)
     assert len(found["boxes"]) == len(found["scores"]) == len(found["labels"])
+
+
+def test_yolov1_is_the_default_detector_on_shapes():
+    from cnnkit import models
+
+    assert models.default_model("detection", "shapes") == "yolov1"
