@@ -11,7 +11,8 @@ the seconds per image spent on proposals, on the CNN and on the heads.
 Stage times are measured inside the models in eval mode: a model with a ``timings`` dict (the selective-search
 detectors) fills it itself; otherwise forward hooks time its ``backbone`` (CNN) and ``rpn`` (proposals) children and
 the rest of the forward pass counts as heads (box decoding and NMS included). Every model's compiled kernels are
-warmed up on two test images before the timed pass.
+warmed up on two test images before the timed pass. The selective-search detectors share the training images'
+proposals (computed once, in the first such detector's training time) but compute the test images' afresh.
 """
 
 from __future__ import annotations
@@ -82,9 +83,11 @@ def _scenes(n: int, train: bool, seed: int):
     return ShapeScenes(n=n, seed=seed, train=train, target="boxes")
 
 
-def train_detector(name: str, train_set, epochs: int, lr: float, seed: int, batch_size: int = 16):
+def train_detector(name: str, train_set, epochs: int, lr: float, seed: int, batch_size: int = 16,
+                   proposal_cache=None):
     """A freshly seeded registered detector trained on ``train_set`` with Adam and a cosine schedule; returns
-    (model, train wall seconds, train CPU seconds)."""
+    (model, train wall seconds, train CPU seconds). A selective-search detector keeps its proposals in
+    ``proposal_cache`` when given (a dict shared by the detectors: the same images give the same proposals)."""
     import cnnkit as ck
 
     from ..data import DataLoader
@@ -100,6 +103,8 @@ def train_detector(name: str, train_set, epochs: int, lr: float, seed: int, batc
         raise InputError(f"experiment detectors: {name!r} is not a detection model", field="models")
     ck.manual_seed(seed)
     model = build_model(name, num_classes=len(train_set.classes), in_channels=3)
+    if proposal_cache is not None and hasattr(model, "proposer"):
+        model.proposer.cache = proposal_cache
     loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, collate_fn=DetectionTask.collate_fn)
     opt = make_optimizer("adam", model.parameters(), lr=lr)
     sched = CosineAnnealingLR(opt, T_max=max(1, epochs * len(loader)))
@@ -109,10 +114,15 @@ def train_detector(name: str, train_set, epochs: int, lr: float, seed: int, batc
 
 
 def evaluate_detector(model, test_set, batch_size: int = 16) -> dict:
-    """mAP@0.5 on ``test_set`` and the seconds per image of each stage (after a warm-up on two images)."""
+    """mAP@0.5 on ``test_set`` and the seconds per image of each stage (after a warm-up on two images); proposals
+    are computed afresh (an empty cache)."""
+    from collections import OrderedDict
+
     from ..metrics import MeanAveragePrecision
 
     model.eval()
+    if hasattr(model, "proposer"):
+        model.proposer.cache = OrderedDict()
     images = test_set.data
     targets = [{"boxes": b, "labels": lab} for b, lab in zip(test_set.boxes, test_set.labels, strict=True)]
     timer = StageTimer(model)
@@ -143,6 +153,8 @@ def run(out: Path, epochs: int | None = None, seed: int = 0, models=None, n_trai
     the same ``n_train`` Shapes scenes for its :data:`SETTINGS` epochs (or ``epochs`` for all), evaluate on the same
     ``n_test`` test scenes; write the table picture ``detectors.png`` (mAP and seconds per image per stage) and
     ``detectors_speed.png`` (mAP against seconds per image)."""
+    from collections import OrderedDict
+
     from .. import viz
     from ..models import list_models
 
@@ -150,11 +162,11 @@ def run(out: Path, epochs: int | None = None, seed: int = 0, models=None, n_trai
     if models is None:
         models = [name for name in DETECTORS if name in list_models("detection")]
     train_set, test_set = _scenes(n_train, True, seed), _scenes(n_test, False, seed)
-    rows = {}
+    rows, cache = {}, OrderedDict()
     for name in models:
         n_epochs, lr = SETTINGS.get(name, (10, 1e-3))
         n_epochs = epochs or n_epochs
-        model, wall, cpu = train_detector(name, train_set, n_epochs, lr, seed, batch_size)
+        model, wall, cpu = train_detector(name, train_set, n_epochs, lr, seed, batch_size, cache)
         rows[name] = {**evaluate_detector(model, test_set, batch_size), "epochs": n_epochs, "lr": lr,
                       "train_wall_seconds": wall, "train_cpu_seconds": cpu}
     names = list(rows)

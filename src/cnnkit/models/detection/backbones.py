@@ -14,7 +14,8 @@ from __future__ import annotations
 from ... import nn
 from ...errors import InputError
 
-__all__ = ["Backbone", "shapes_backbone", "classifier_backbone", "load_backbone_weights", "freeze_backbone"]
+__all__ = ["Backbone", "shapes_backbone", "classifier_backbone", "named_backbone", "load_backbone_weights",
+           "freeze_backbone"]
 
 _HEAD_TYPES = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Linear, nn.Flatten, nn.Dropout)
 
@@ -89,6 +90,18 @@ def classifier_backbone(model: nn.Module) -> Backbone:
     if not stages or channels is None:
         raise InputError(f"classifier_backbone: {type(model).__name__} has no convolutional stages before its head")
     return Backbone(stages, channels)
+
+
+def named_backbone(name: str, in_channels: int = 3, op: str = "detector") -> Backbone:
+    """A detector's backbone by name: ``"shapes"`` (:func:`shapes_backbone`) or a zoo classifier's name (its feature
+    stages, :func:`classifier_backbone`); ``op`` names the caller in errors."""
+    if name == "shapes":
+        return shapes_backbone(in_channels)
+    from .. import build_model, model_info
+
+    if model_info(name).task != "classification":
+        raise InputError(f"{op}: backbone {name!r} is not a classifier", field="backbone")
+    return classifier_backbone(build_model(name, in_channels=in_channels))
 
 
 def load_backbone_weights(backbone: nn.Module, state: dict) -> tuple[int, int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ... import nn
 from ...autograd import no_grad
 from ...errors import InputError
-from .backbones import Backbone, classifier_backbone, shapes_backbone
+from .backbones import Backbone, named_backbone
 from .parts import AnchorGenerator
 from .roi_heads import RoIHeads
 from .rpn import RegionProposalNetwork
@@ -61,14 +61,7 @@ def faster_rcnn(num_classes: int = 3, in_channels: int = 3, backbone: str = "sha
     ``"resnet18"``). Anchors: 3 sizes (``SHAPES_ANCHOR_FRACTIONS`` of ``image_size`` unless given) x 3 ratios.
     The RPN keeps ``rpn_pre_nms_top_n`` / ``rpn_post_nms_top_n`` (training, test) proposals; the head pools
     (``pool``: "align" or "pool") 7x7 regions into two ``representation_size`` FC layers."""
-    if backbone == "shapes":
-        body = shapes_backbone(in_channels)
-    else:
-        from .. import build_model, model_info
-
-        if model_info(backbone).task != "classification":
-            raise InputError(f"faster_rcnn: backbone {backbone!r} is not a classifier", field="backbone")
-        body = classifier_backbone(build_model(backbone, num_classes=num_classes, in_channels=in_channels))
+    body = named_backbone(backbone, in_channels, "faster_rcnn")
     if anchor_sizes is None:
         anchor_sizes = tuple(round(image_size * f) for f in SHAPES_ANCHOR_FRACTIONS)
     anchors = AnchorGenerator(anchor_sizes, aspect_ratios)

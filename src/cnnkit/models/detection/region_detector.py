@@ -50,8 +50,8 @@ __all__ = ["SelectiveSearchProposals", "RegionDetector", "SVMRoIHeads"]
 
 class SelectiveSearchProposals:
     """Selective-search proposals (:func:`cnnkit.ops.selective_search`) of a batch of images, each at most
-    ``max_proposals`` boxes, remembered by the image's content (a hash of its bytes) for up to ``cache_size``
-    images: the training epochs see the same images again, and the proposals depend on nothing else."""
+    ``max_proposals`` boxes, remembered by the image's content (a hash of its bytes; with the settings) for up to
+    ``cache_size`` images: the training epochs see the same images again, and the proposals depend on nothing else."""
 
     def __init__(self, mode: str = "fast", max_proposals: int = 2000, cache_size: int = 20000):
         if mode not in ops.proposals.STRATEGIES:
@@ -64,7 +64,8 @@ class SelectiveSearchProposals:
         out = []
         for image in images:
             image = np.ascontiguousarray(image)
-            key = hashlib.blake2b(image.tobytes(), digest_size=16).digest() + str(image.shape).encode()
+            key = (hashlib.blake2b(image.tobytes(), digest_size=16).digest(), image.shape, self.mode,
+                   self.max_proposals)
             boxes = self.cache.get(key)
             if boxes is None:
                 boxes = ops.selective_search(image, mode=self.mode, max_proposals=self.max_proposals)
