@@ -129,7 +129,8 @@ del _name, _fn
 _SHAPES_SCENES = (3, 64, 64)
 _REGISTRY.update({
     "faster_rcnn": ModelInfo(faster_rcnn, _SHAPES_SCENES, "Faster R-CNN: RPN + RoI head on a small batch-norm "
-                             "backbone (stride 8), for 64x64 scenes", task="detection"),
+                             "backbone (stride 8), anchors scaled to the image size", task="detection",
+                             adapts=frozenset({"num_classes", "in_channels", "input_size"})),
     "rcnn": ModelInfo(rcnn, _SHAPES_SCENES, "R-CNN: selective search, the CNN on every warped region, linear SVMs",
                       task="detection"),
     "spp_net": ModelInfo(spp_net, _SHAPES_SCENES, "SPP-net: the CNN once, a spatial pyramid on each selective-search "

@@ -127,3 +127,8 @@ def test_zoo_backbone():
     assert len(model(ck.zeros((1, 3, 64, 64)))) == 1  # stride 4: the head reads the scale off the feature map
     with pytest.raises(InputError):
         get_model("faster_rcnn", backbone="faster_rcnn")
+
+
+def test_anchors_follow_the_image_size():
+    assert build_model("faster_rcnn", num_classes=3, input_size=128).rpn.anchor_generator.sizes == (24.0, 40.0, 56.0)
+    assert get_model("faster_rcnn").rpn.anchor_generator.sizes == (12.0, 20.0, 28.0)

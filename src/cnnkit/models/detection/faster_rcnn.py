@@ -51,19 +51,19 @@ class FasterRCNN(nn.Module):
         return {**losses, **self.roi_heads(features, proposals, image_size, targets)}
 
 
-def faster_rcnn(num_classes: int = 3, in_channels: int = 3, backbone: str = "shapes", image_size: int = 64,
+def faster_rcnn(num_classes: int = 3, in_channels: int = 3, backbone: str = "shapes", input_size: int = 64,
                 anchor_sizes=None, aspect_ratios=(0.5, 1.0, 2.0), pool: str = "align", representation_size: int = 256,
                 rpn_pre_nms_top_n=(600, 300), rpn_post_nms_top_n=(300, 100), rpn_batch_size_per_image: int = 256,
                 box_batch_size_per_image: int = 128, score_thresh: float = 0.05,
                 detections_per_img: int = 100) -> FasterRCNN:
     """Faster R-CNN for ``num_classes`` object classes. ``backbone``: ``"shapes"`` (a small batch-norm net,
     stride 8) or the name of a zoo classifier whose feature stages are taken (e.g. ``"vgg11_bn"``,
-    ``"resnet18"``). Anchors: 3 sizes (``SHAPES_ANCHOR_FRACTIONS`` of ``image_size`` unless given) x 3 ratios.
-    The RPN keeps ``rpn_pre_nms_top_n`` / ``rpn_post_nms_top_n`` (training, test) proposals; the head pools
+    ``"resnet18"``). Anchors: 3 sizes (``SHAPES_ANCHOR_FRACTIONS`` of the image side ``input_size`` unless given)
+    x 3 ratios. The RPN keeps ``rpn_pre_nms_top_n`` / ``rpn_post_nms_top_n`` (training, test) proposals; the head pools
     (``pool``: "align" or "pool") 7x7 regions into two ``representation_size`` FC layers."""
     body = named_backbone(backbone, in_channels, "faster_rcnn")
     if anchor_sizes is None:
-        anchor_sizes = tuple(round(image_size * f) for f in SHAPES_ANCHOR_FRACTIONS)
+        anchor_sizes = tuple(round(input_size * f) for f in SHAPES_ANCHOR_FRACTIONS)
     anchors = AnchorGenerator(anchor_sizes, aspect_ratios)
     rpn = RegionProposalNetwork(anchors, body.out_channels, batch_size_per_image=rpn_batch_size_per_image,
                                 pre_nms_top_n=rpn_pre_nms_top_n, post_nms_top_n=rpn_post_nms_top_n)
