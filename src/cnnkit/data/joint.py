@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import InputError, InputTypeError
 from . import transforms as T
 from ._rng import make_rng
-from .transforms import RandomTransform, Transform, _as_chw, _back, _range, _size
+from .transforms import RandomTransform, Transform, _as_chw, _back, _range, _size, resize_size
 
 __all__ = [
     "JointTransform", "Compose", "RandomHorizontalFlip", "RandomVerticalFlip", "RandomCrop", "RandomResizedCrop",
@@ -274,12 +274,7 @@ class Resize(JointTransform):
     """Resize image and target to ``size`` (see :func:`resize`)."""
 
     def __init__(self, size):
-        if isinstance(size, numbers.Integral) and not isinstance(size, bool):
-            if size < 1:
-                raise InputError(f"Resize: size must be positive, got {size}")
-            self.size = int(size)
-        else:
-            self.size = _size(size, "Resize", "size")
+        self.size = resize_size(size, "Resize")
 
     def apply(self, img, target):
         return resize(img, target, self.size)

@@ -86,6 +86,15 @@ def _size(value, owner: str, what: str) -> tuple[int, int]:
     return h, w
 
 
+def resize_size(size, owner: str):
+    """A resize target: a positive int (the shorter side) or an (H, W) pair."""
+    if isinstance(size, numbers.Integral) and not isinstance(size, bool):
+        if size < 1:
+            raise InputError(f"{owner}: size must be positive, got {size}")
+        return int(size)
+    return _size(size, owner, "size")
+
+
 def _fill_values(fill, channels: int, owner: str) -> np.ndarray:
     f = np.asarray(fill, dtype=np.float64).reshape(-1)
     if f.size == 1:
@@ -465,12 +474,7 @@ class Resize(Transform):
     """Bilinear resize to ``size`` (H, W); an int matches the shorter side."""
 
     def __init__(self, size):
-        if isinstance(size, numbers.Integral) and not isinstance(size, bool):
-            if size < 1:
-                raise InputError(f"Resize: size must be positive, got {size}")
-            self.size = int(size)
-        else:
-            self.size = _size(size, "Resize", "size")
+        self.size = resize_size(size, "Resize")
 
     def apply(self, img):
         return resize(img, self.size)

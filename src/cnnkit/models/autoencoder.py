@@ -11,7 +11,20 @@ from ..errors import InputError
 __all__ = ["ConvAutoencoder", "conv_autoencoder", "LinearAutoencoder"]
 
 
-class ConvAutoencoder(nn.Module):
+class _Autoencoder(nn.Module):
+    """An ``encoder`` and a ``decoder``: ``forward(x) = decode(encode(x))``."""
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def decode(self, code):
+        return self.decoder(code)
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+class ConvAutoencoder(_Autoencoder):
     """Encoder of stride-2 3x3 convs (each halves H and W), decoder of stride-2 3x3 transposed convs (each
     doubles them) and a sigmoid so outputs lie in [0, 1] like the (normalised) input.
 
@@ -45,15 +58,6 @@ class ConvAutoencoder(nn.Module):
         self.encoder = nn.Sequential(*encoder)
         self.decoder = nn.Sequential(*decoder)
 
-    def encode(self, x):
-        return self.encoder(x)
-
-    def decode(self, code):
-        return self.decoder(code)
-
-    def forward(self, x):
-        return self.decoder(self.encoder(x))
-
 
 def _code_side(code_size, input_size, depth: int) -> int:
     if isinstance(code_size, bool) or not isinstance(code_size, numbers.Integral) or code_size < 1:
@@ -67,7 +71,7 @@ def _code_side(code_size, input_size, depth: int) -> int:
     return input_size // 2 ** depth
 
 
-class LinearAutoencoder(nn.Module):
+class LinearAutoencoder(_Autoencoder):
     """``x -> W2 (W1 x + b1) + b2``: a linear code of ``code_size`` numbers for images of ``shape`` (C, H, W).
     Trained with the squared error, its decoder spans the same subspace as PCA's first ``code_size`` components
     (Baldi & Hornik, 1989), so its error approaches PCA's from above."""
@@ -79,15 +83,6 @@ class LinearAutoencoder(nn.Module):
             raise InputError(f"LinearAutoencoder: code_size must be a positive int, got {code_size!r}")
         self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, int(code_size)))
         self.decoder = nn.Sequential(nn.Linear(int(code_size), c * h * w), nn.Unflatten(1, (c, h, w)))
-
-    def encode(self, x):
-        return self.encoder(x)
-
-    def decode(self, code):
-        return self.decoder(code)
-
-    def forward(self, x):
-        return self.decoder(self.encoder(x))
 
 
 def conv_autoencoder(in_channels: int = 1, channels: tuple[int, ...] = (16, 32), code_size: int | None = None,
