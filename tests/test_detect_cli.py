@@ -11,11 +11,22 @@ from standin_detector import register
 from cnnkit.cli import main
 
 
+def small_shapes(monkeypatch):
+    """Fewer generated scenes (the tests use a few dozen)."""
+    import cnnkit.data.detection as detection
+    import cnnkit.data.registry as registry
+
+    monkeypatch.setattr(detection, "SHAPES_TRAIN", 200)
+    monkeypatch.setattr(detection, "SHAPES_TEST", 100)
+    monkeypatch.setattr(registry, "SCENES_TRAIN", 100)
+
+
 @pytest.fixture(scope="module")
 def det_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("det") / "run"
     with pytest.MonkeyPatch.context() as mp:
         name = register(mp)
+        small_shapes(mp)
         code = main(["train", "--task", "detection", "--model", name, "--dataset", "shapes", "--epochs", "2",
                      "--subset", "64", "--batch-size", "16", "--out", str(out), "--no-progress", "--json"])
         assert code == 0
@@ -99,6 +110,7 @@ def test_detect_refuses_a_segmentation_checkpoint(tmp_path, monkeypatch, capsys)
     def segmenter(num_classes=4, in_channels=3):
         return nn.Conv2d(in_channels, num_classes, 1)
 
+    small_shapes(monkeypatch)
     monkeypatch.setitem(models._REGISTRY, "standin_seg", ModelInfo(segmenter, (3, 32, 32), "stand-in segmenter",
                                                                    task="segmentation"))
     out = tmp_path / "seg"

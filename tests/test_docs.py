@@ -15,7 +15,7 @@ PAGES = sorted(p for p in DOCS.glob("*.md") if blocks(p.read_text()))
 def test_the_guided_pages_have_runnable_code():
     names = {p.name for p in PAGES}
     assert {"convolution.md", "backpropagation.md", "optimization.md", "architectures.md", "dense-prediction.md",
-            "detection.md", "seeing-inside.md"} <= names
+            "detection.md", "seeing-inside.md", "segmentation-workflow.md"} <= names
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)

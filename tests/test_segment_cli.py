@@ -101,3 +101,27 @@ def test_segment_refuses_a_classification_checkpoint(images, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "is a classification checkpoint; segmenting images needs a segmentation one" in err
     assert err.count("\n") == 1
+
+
+def test_images_a_network_cannot_take_as_they_are_are_padded_to_a_multiple():
+    import cnnkit as ck
+    from cnnkit.runs import _segment_one
+
+    class Even(nn.Module):  # adds a pooled-and-upsampled copy: only even sides line up
+        def __init__(self):
+            super().__init__()
+            self.score = nn.Conv2d(3, 2, 1)
+            self.pool, self.up = nn.MaxPool2d(2), nn.Upsample(scale_factor=2)
+
+        def forward(self, x):
+            s = self.score(x)
+            return s + self.up(self.pool(s))
+
+    model = Even().eval()
+    image = np.random.default_rng(0).random((3, 9, 7)).astype(np.float32)
+    with pytest.raises(ValueError):
+        model(ck.tensor(image[None]))
+    scores = _segment_one(model, image, "x.png", "even")
+    assert scores.shape == (2, 9, 7)
+    padded = np.pad(image, ((0, 0), (0, 1), (0, 1)), mode="edge")[None]
+    np.testing.assert_allclose(scores, model(ck.tensor(padded)).numpy()[0, :, :9, :7], rtol=1e-6)

@@ -222,3 +222,48 @@ def test_mutated_annotations_load_or_are_refused_cleanly(tmp_path, name, make, f
             assert "\n" not in str(err).strip()
             refused += 1
     assert loaded + refused == CASES and refused > 0
+
+
+def test_detection_augmentation_moves_boxes_with_the_image():
+    from cnnkit.data.joint import detection_augmentation
+    from cnnkit.data.synthetic import ShapeScenes
+
+    scenes = ShapeScenes(n=40, size=64, target="boxes", min_objects=1)
+    augment = detection_augmentation(64, seed=0)
+    kept = total = 0
+    for i in range(len(scenes)):
+        image, target = scenes[i]
+        out, moved = augment(image, target)
+        assert out.shape == (3, 64, 64) and set(moved) == {"boxes", "labels"}
+        assert len(moved["boxes"]) == len(moved["labels"]) <= len(target["boxes"])
+        b = moved["boxes"]
+        assert ((b >= 0) & (b <= 64)).all() and (b[:, 2:] >= b[:, :2]).all()
+        assert set(moved["labels"].tolist()) <= set(target["labels"].tolist())
+        kept, total = kept + len(b), total + len(target["boxes"])
+    assert 0.5 * total < kept <= total  # most objects survive a crop of at least 60% of the area
+
+
+def test_augmented_detection_run(tmp_path, monkeypatch):
+    from standin_detector import register
+
+    import cnnkit.data.detection as detection
+    from cnnkit.runs import train_run
+    from cnnkit.training.config import RunConfig
+
+    monkeypatch.setattr(detection, "SHAPES_TRAIN", 100)
+    monkeypatch.setattr(detection, "SHAPES_TEST", 50)
+    name = register(monkeypatch)
+    config = RunConfig(model=name, task="detection", dataset="shapes", epochs=1, batch_size=16, subset=48,
+                       augment=True)
+    assert "map50" in train_run(config, out=tmp_path / "run").report
+
+
+def test_boxes_without_area_are_dropped(tmp_path):
+    objects = [[("cat", 0, 0, 20, 10), ("dog", 5, 5, 5, 15)], [("dog", 10, 5, 40, 20)], [("cat", 2, 2, 6, 6)]]
+    root = make_coco(tmp_path / "c", objects)
+    data = json.loads((root / "annotations.json").read_text())
+    data["annotations"].append({"id": 9, "image_id": 101, "category_id": 7, "bbox": [50, 0, 10, 10]})  # outside
+    (root / "annotations.json").write_text(json.dumps(data))
+    bundle = load_dataset("coco", "detection", root, image_size=16)
+    counts = sorted(len(t["labels"]) for _, t in _all_items(bundle))
+    assert counts == [1, 1, 1]

@@ -180,3 +180,20 @@ def test_boxes_follow_the_pixels_they_cover(trial):
         assert t["labels"].tolist() == [7] and t["iscrowd"].tolist() == [0]
     else:
         assert t["boxes"].shape == (0, 4) and t["labels"].shape == (0,) and t["iscrowd"].shape == (0,)
+
+
+def test_detection_datasets_augment_boxes_with_their_images(monkeypatch):
+    from cnnkit.data import detection
+    from cnnkit.data.registry import load_dataset
+
+    monkeypatch.setattr(detection, "SHAPES_TRAIN", 40)
+    monkeypatch.setattr(detection, "SHAPES_TEST", 4)
+    bundle = load_dataset("shapes", task="detection")
+    augmented = TransformDataset(bundle.train, bundle.augmentation())
+    size = bundle.info.input_size
+    for i in range(20):
+        image, target = augmented[i]
+        boxes, labels = target["boxes"], target["labels"]
+        assert image.shape == (3, size, size) and boxes.dtype == np.float32 and len(boxes) == len(labels)
+        assert (boxes[:, :2] >= 0).all() and (boxes[:, 2:] <= size).all() and (boxes[:, 2:] > boxes[:, :2]).all()
+        assert set(labels.tolist()) <= set(bundle.train[i][1]["labels"].tolist())

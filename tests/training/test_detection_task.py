@@ -38,6 +38,10 @@ def test_unpack_converts_targets_to_arrays():
 
 
 def test_train_run_reports_map_and_draws_pr_curves(tmp_path, monkeypatch):
+    import cnnkit.data.detection as detection
+
+    monkeypatch.setattr(detection, "SHAPES_TRAIN", 200)
+    monkeypatch.setattr(detection, "SHAPES_TEST", 100)
     name = register(monkeypatch)
     config = RunConfig(model=name, task="detection", dataset="shapes", epochs=2, batch_size=32, subset=96,
                        val_fraction=0.25, lr=0.05)

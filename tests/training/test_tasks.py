@@ -130,6 +130,20 @@ def test_reconstruction_bce_loss_is_binary_cross_entropy():
         ReconstructionTask(loss="l1")
 
 
+def test_segmentation_examples_show_the_model_on_labelled_items_first():
+    masks = np.zeros((6, 4, 4), np.int64)
+    masks[3, 1, 1], masks[5, 0, :] = 2, 255  # only item 3 has an object pixel; item 5 has ignored pixels only
+    data = [(np.full((1, 4, 4), i, np.float32), masks[i]) for i in range(6)]
+    model = nn.Conv2d(1, 3, 1)
+    info = DataInfo(1, 4, 3, ("background", "a", "b"))
+    (figure,) = SegmentationTask().examples(model, data, info, count=3)
+    assert figure.kind == "segmentation" and figure.data["classes"] == ["background", "a", "b"]
+    np.testing.assert_array_equal(figure.data["truths"], masks[[3, 0, 1]])
+    np.testing.assert_array_equal(figure.data["images"][:, 0, 0, 0], [3, 0, 1])
+    expected = model(ck.tensor(figure.data["images"])).numpy().argmax(1)
+    np.testing.assert_array_equal(figure.data["predictions"], expected)
+
+
 def test_unknown_task():
     with pytest.raises(ck.InputError, match="unknown task 'counting'"):
         get_task("counting")

@@ -1,6 +1,7 @@
 """Detection datasets: items ``(image (C, S, S) float32, {"boxes": (K, 4) float32 xyxy, "labels": (K,) int64})``.
 
 - ``shapes``: :class:`~cnnkit.data.synthetic.ShapeScenes` scenes of 0-4 circles, squares and triangles.
+- ``--augment``: :func:`cnnkit.data.joint.detection_augmentation` (flip, scale + crop; boxes clipped or dropped).
 - Annotation folders, each read into images resized to ``size`` x ``size`` with their boxes scaled alike (so
   batches stack): :class:`VOCDetection` (Pascal VOC XML), :class:`YOLODetection` (YOLO txt) and
   :class:`COCODetection` (COCO JSON). Every target is checked when the folder is opened (boxes finite with
@@ -20,8 +21,8 @@ from ..errors import InputError
 from .dataset import Dataset, check_index
 from .targets import check_target
 
-__all__ = ["shape_scenes_bundle", "DetectionFolder", "load_voc", "load_yolo", "load_coco", "read_voc_xml",
-           "read_yolo_txt", "read_coco_json", "SHAPES_TRAIN", "SHAPES_TEST"]
+__all__ = ["shape_scenes_bundle", "DetectionFolder", "load_voc", "load_yolo", "load_coco",
+           "read_voc_xml", "read_yolo_txt", "read_coco_json", "SHAPES_TRAIN", "SHAPES_TEST"]
 
 SHAPES_TRAIN, SHAPES_TEST = 2000, 500  # scenes in the generated train and test sets
 
@@ -50,7 +51,8 @@ MAX_NUMBERED_CLASSES = 1000  # YOLO folders without classes.txt: class indices 0
 
 class DetectionFolder(Dataset):
     """Images listed with their targets (boxes in the image's own pixels), served resized to ``size`` x ``size``
-    with the boxes scaled alike and clipped to the image. ``records``: (image path, boxes (K, 4) in the file's
+    with the boxes scaled alike and clipped to the image (a box left without area, e.g. one outside the image or
+    of zero width, is dropped with its label). ``records``: (image path, boxes (K, 4) in the file's
     pixels (fractions of the image when ``normalised``), labels (K,), difficult (K,) or None); ``classes`` are the
     class names (labels index them)."""
 
@@ -72,10 +74,11 @@ class DetectionFolder(Dataset):
         image = open_image(path, "RGB", (self.size, self.size), check=keep_size)
         width, height = (1, 1) if self.normalised else found["wh"]
         scale = np.array([self.size / width, self.size / height] * 2, np.float32)
-        boxes = np.clip(boxes * scale, 0, self.size).astype(np.float32)
-        target = {"boxes": boxes.reshape(-1, 4), "labels": labels.copy()}
+        boxes = np.clip(boxes * scale, 0, self.size).astype(np.float32).reshape(-1, 4)
+        keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # no area left: nothing to detect
+        target = {"boxes": boxes[keep], "labels": labels[keep]}
         if difficult is not None:
-            target["difficult"] = difficult.copy()
+            target["difficult"] = difficult[keep]
         return image, target
 
     def __repr__(self) -> str:

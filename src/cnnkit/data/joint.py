@@ -34,7 +34,7 @@ from .transforms import RandomTransform, Transform, _as_chw, _back, _range, _siz
 __all__ = [
     "JointTransform", "Compose", "RandomHorizontalFlip", "RandomVerticalFlip", "RandomCrop", "RandomResizedCrop",
     "Resize", "RandomRotation", "IGNORE", "hflip", "vflip", "crop", "resize", "rotate", "clip_boxes",
-    "segmentation_augmentation",
+    "segmentation_augmentation", "detection_augmentation",
 ]  # fmt: skip
 
 IGNORE = 255  # mask value of pixels that come from outside the image
@@ -380,3 +380,12 @@ def segmentation_augmentation(size: int, scale=(0.5, 1.0), vertical: bool = Fals
         steps.append(RandomVerticalFlip(0.5, rng=gen))
     steps.append(RandomResizedCrop(size, scale=scale, rng=gen))
     return Compose(steps)
+
+
+def detection_augmentation(size: int, scale=(0.6, 1.0), min_visibility: float = 0.3, rng=None, seed=None) -> Compose:
+    """The detection preset: a horizontal flip (p 0.5), then a window of ``scale`` of the area (aspect 3/4 to 4/3)
+    resized back to ``size`` x ``size``; a box keeping less than ``min_visibility`` of its area in the window is
+    dropped with its label (a sliver of an object is no example of it)."""
+    gen = make_rng(rng, seed, "detection_augmentation")
+    return Compose([RandomHorizontalFlip(0.5, rng=gen),
+                    RandomResizedCrop(size, scale=scale, min_visibility=min_visibility, rng=gen)])

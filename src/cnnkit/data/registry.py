@@ -5,10 +5,11 @@
     bundle.info.num_classes, bundle.info.in_channels, bundle.info.input_size
 
 Images come back as float32 (C, H, W) in [0, 1]. Item layout per task: classification ``(image, label)``,
-segmentation ``(image, mask)`` with an int64 (H, W) mask (255 = ignore; every segmentation dataset augments with
-the joint flip and scale + crop of :func:`cnnkit.data.joint.segmentation_augmentation` unless it has its own),
+segmentation ``(image, mask)`` with an int64 (H, W) mask (255 = ignore; every segmentation and detection dataset
+augments with the joint flip and scale + crop of :func:`cnnkit.data.joint.segmentation_augmentation` /
+:func:`~cnnkit.data.joint.detection_augmentation` unless it has its own),
 reconstruction ``(image, label)`` (the
-image is its own target), detection ``(image, {"boxes": (K, 4) xyxy, "labels": (K,)})``.
+image is its own target), detection ``(image, {"boxes": (K, 4) xyxy, "labels": (K,)})`` (boxes clipped or dropped).
 """
 
 from __future__ import annotations
@@ -266,10 +267,11 @@ def load_dataset(name: str, task: str = "classification", data_dir=None, downloa
         raise InputError(f"dataset {name!r} serves the tasks {', '.join(info.tasks)}, not {task!r}; datasets for "
                          f"{task}: {', '.join(list_datasets(task)) or 'none'}", field="dataset")
     bundle = info.load(task, data_dir, download, image_size)
-    if task == "segmentation" and bundle.augmentation is None:
+    if task in ("segmentation", "detection") and bundle.augmentation is None:
         from functools import partial
 
-        from .joint import segmentation_augmentation
+        from . import joint
 
-        bundle.augmentation = partial(segmentation_augmentation, bundle.info.input_size)  # flip, scale + crop
+        preset = joint.segmentation_augmentation if task == "segmentation" else joint.detection_augmentation
+        bundle.augmentation = partial(preset, bundle.info.input_size)  # flip, scale + crop of image and target
     return bundle

@@ -16,7 +16,7 @@ from .alexnet import AlexNet, alexnet
 from .autoencoder import ConvAutoencoder, conv_autoencoder
 from .convolutionalize import convolutionalize
 from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
-from .detection import FasterRCNN, faster_rcnn
+from .detection import FasterRCNN, YOLOv1, faster_rcnn, yolov1
 from .detection.fast_rcnn import fast_rcnn
 from .detection.rcnn import rcnn
 from .detection.spp_net import spp_net
@@ -135,6 +135,8 @@ _REGISTRY.update({
                          "window, linear SVMs", task="detection", default_dataset="shapes"),
     "fast_rcnn": ModelInfo(fast_rcnn, _SHAPES_SCENES, "Fast R-CNN: the CNN once, RoI pooling of selective-search "
                            "regions, softmax + box regression", task="detection", default_dataset="shapes"),
+    "yolov1": ModelInfo(yolov1, _SHAPES_SCENES, "YOLOv1: 8x8 grid, 2 boxes per cell, on a small batch-norm backbone "
+                        "(stride 8), for 64x64 scenes", task="detection", default_dataset="shapes"),
 })
 
 
@@ -220,5 +222,5 @@ __all__ = [
     "convolutionalize", "FCN", "fcn32s", "fcn16s", "fcn8s", "fcn32s_small", "fcn16s_small", "fcn8s_small",
     "UNet", "EncoderDecoder", "unet", "unet_small", "encoder_decoder",
     "FasterRCNN", "faster_rcnn",
-    "rcnn", "spp_net", "fast_rcnn",
+    "rcnn", "spp_net", "fast_rcnn", "YOLOv1", "yolov1",
 ]

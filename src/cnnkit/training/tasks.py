@@ -59,6 +59,7 @@ class Task:
     curves: tuple[str, ...] = ("loss",)
     has_classes = True  # the model's output has one score per class (a model builder takes num_classes)
     collate_fn = None  # the DataLoader's default collate stacks everything
+    measures_training = True  # the training forward gives outputs for the metrics (a detector gives losses only)
 
     def unpack(self, batch) -> tuple:
         """(inputs, targets) of a batch; the default takes a 2-item batch as it is."""
@@ -206,11 +207,15 @@ class SegmentationTask(Task):
         return np.asarray(scores.data).argmax(axis=1)
 
     def examples(self, model, dataset, info, count: int = 6) -> list[Figure]:
-        """``segmentation.png``: the first ``count`` items of ``dataset`` with their true and predicted masks."""
+        """``segmentation.png``: ``count`` items of ``dataset`` with their true and predicted masks: the first ones
+        with some labelled object pixels among the first ``4 * count`` (then the first others)."""
         n = min(count, len(dataset))
         if n == 0:
             return []
-        items = [dataset[i] for i in range(n)]
+        looked = [dataset[i] for i in range(min(4 * count, len(dataset)))]
+        has_objects = [bool(np.isin(np.asarray(item[1]), (0, self.ignore_index), invert=True).any()) for item in looked]
+        items = ([item for item, yes in zip(looked, has_objects, strict=True) if yes]
+                 + [item for item, yes in zip(looked, has_objects, strict=True) if not yes])[:n]
         images = np.stack([np.asarray(item[0], dtype=np.float32) for item in items])
         truths = np.stack([np.asarray(item[1]) for item in items])
         predictions = self.predict(model, images)
@@ -294,6 +299,7 @@ class DetectionTask(Task):
     precision-recall picture. ``num_classes`` (object classes, no background): labels are checked against it."""
 
     name = "detection"
+    measures_training = False
     monitor = "val_map50"
     mode = "max"
     score = "map50"

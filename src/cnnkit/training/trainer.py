@@ -267,7 +267,8 @@ class Trainer:
                     batch_logs[score] = float(metrics[score].compute())
             self.callbacks.on_batch_end(self, batch_logs)
         self.parallel.epoch_end(self.model)
-        metrics = self.parallel.reduce_metrics(loss_mean, metrics, lambda: self._new_metrics(None, test=False))
+        make = (lambda: self._new_metrics(None, test=False)) if self.task.measures_training else None
+        metrics = self.parallel.reduce_metrics(loss_mean, metrics, make)
         logs = {"epoch": epoch, "loss": loss_mean.compute()}
         logs.update({name: float(m.compute()) for name, m in (metrics or {}).items()})
         if val_loader is not None:

@@ -125,3 +125,16 @@ def test_backbones_and_weight_loading():
     holder.train()
     assert holder.training and not b.features[1].training
     assert not any(p.requires_grad for p in b.parameters())
+
+
+def test_backbone_weights_take_one_prefix():
+    """A block's ``bn1`` must not be taken for the stem's ``bn1``: one prefix for all names."""
+    net = resnet20(num_classes=3)
+    state = {"backbone." + k: v for k, v in net.state_dict().items()}
+    del state["backbone.bn1.running_mean"]  # the stem's statistics missing: left as they were, not borrowed
+    target = classifier_backbone(resnet20())
+    before = target.bn1.running_mean.data.copy()
+    loaded, total = load_backbone_weights(target, state)
+    assert loaded == total - 1
+    np.testing.assert_array_equal(target.bn1.running_mean.data, before)
+    assert load_backbone_weights(target, {"fc.weight": np.zeros((3, 64), np.float32)}) == (0, total)

@@ -88,9 +88,9 @@ def test_bad_targets_are_one_line_errors():
     images, targets = _scenes(1)
     model = build_model("fast_rcnn", num_classes=3)
     bad = {"boxes": np.array([[10, 10, 5, 20]], np.float32), "labels": np.array([0])}
-    with pytest.raises(InputError, match="x2 < x1"):
+    with pytest.raises(InputError, match="expected x1 <= x2"):
         model(ck.tensor(images), [bad])
-    with pytest.raises(InputError, match="outside the classes"):
+    with pytest.raises(InputError, match="outside the 3 classes"):
         model(ck.tensor(images), [{"boxes": targets[0]["boxes"], "labels": targets[0]["labels"] + 3}])
 
 

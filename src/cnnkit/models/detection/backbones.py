@@ -14,7 +14,8 @@ from __future__ import annotations
 from ... import nn
 from ...errors import InputError
 
-__all__ = ["Backbone", "shapes_backbone", "classifier_backbone", "load_backbone_weights", "freeze_backbone"]
+__all__ = ["Backbone", "shapes_backbone", "classifier_backbone", "named_backbone", "load_backbone_weights",
+           "freeze_backbone"]
 
 _HEAD_TYPES = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Linear, nn.Flatten, nn.Dropout)
 
@@ -91,19 +92,34 @@ def classifier_backbone(model: nn.Module) -> Backbone:
     return Backbone(stages, channels)
 
 
+def named_backbone(name: str, in_channels: int = 3, op: str = "detector") -> Backbone:
+    """A detector's backbone by name: ``"shapes"`` (:func:`shapes_backbone`) or a zoo classifier's name (its feature
+    stages, :func:`classifier_backbone`); ``op`` names the caller in errors."""
+    if name == "shapes":
+        return shapes_backbone(in_channels)
+    from .. import build_model, model_info
+
+    if model_info(name).task != "classification":
+        raise InputError(f"{op}: backbone {name!r} is not a classifier", field="backbone")
+    return classifier_backbone(build_model(name, in_channels=in_channels))
+
+
 def load_backbone_weights(backbone: nn.Module, state: dict) -> tuple[int, int]:
-    """Copy into ``backbone`` every tensor of ``state`` (a model's state dict) whose name is a backbone tensor's
-    name, or ends with ``.`` + it (a checkpoint of a detector with this backbone), and whose shape matches.
-    Returns (tensors loaded, backbone tensors)."""
+    """Copy into ``backbone`` the tensors of ``state`` (a model's state dict) named ``prefix + name`` for its own
+    tensor names, with the one prefix that matches the most of them by name and shape ("" for a classifier's
+    checkpoint, ``"backbone."`` for a detector's). Returns (tensors loaded, backbone tensors)."""
     import numpy as np
 
     own = backbone.state_dict()
-    update = {}
-    for key, value in own.items():
-        for name in (key, *(k for k in state if k.endswith("." + key))):
-            if name in state and tuple(np.shape(state[name])) == tuple(value.shape):
-                update[key] = state[name]
-                break
+    prefixes = {name[: len(name) - len(key)] for name in state for key in own
+                if name == key or name.endswith("." + key)}
+
+    def matches(prefix):
+        return {key: state[prefix + key] for key, value in own.items()
+                if prefix + key in state and tuple(np.shape(state[prefix + key])) == tuple(value.shape)}
+
+    best = max(sorted(prefixes, key=len), key=lambda prefix: len(matches(prefix)), default=None)
+    update = matches(best) if best is not None else {}
     if update:
         backbone.load_state_dict({**own, **update})
     return len(update), len(own)

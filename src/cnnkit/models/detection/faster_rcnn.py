@@ -10,8 +10,9 @@ end by approximate joint training (the four losses summed; proposals treated as 
 from __future__ import annotations
 
 from ... import nn
+from ...autograd import no_grad
 from ...errors import InputError
-from .backbones import Backbone, classifier_backbone, shapes_backbone
+from .backbones import Backbone, named_backbone
 from .parts import AnchorGenerator
 from .roi_heads import RoIHeads
 from .rpn import RegionProposalNetwork
@@ -40,10 +41,13 @@ class FasterRCNN(nn.Module):
                 raise InputError("FasterRCNN: training mode needs targets (one dict of boxes and labels per image)")
             targets = check_targets("FasterRCNN", targets, images.shape[0], self.roi_heads.num_classes)
         image_size = tuple(images.shape[-2:])
-        features = self.backbone(images)
-        proposals, losses = self.rpn(features, image_size, targets if self.training else None)
         if not self.training:
-            return self.roi_heads(features, proposals, image_size)
+            with no_grad():
+                features = self.backbone(images)
+                proposals, _ = self.rpn(features, image_size)
+                return self.roi_heads(features, proposals, image_size)
+        features = self.backbone(images)
+        proposals, losses = self.rpn(features, image_size, targets)
         return {**losses, **self.roi_heads(features, proposals, image_size, targets)}
 
 
@@ -57,14 +61,7 @@ def faster_rcnn(num_classes: int = 3, in_channels: int = 3, backbone: str = "sha
     ``"resnet18"``). Anchors: 3 sizes (``SHAPES_ANCHOR_FRACTIONS`` of ``image_size`` unless given) x 3 ratios.
     The RPN keeps ``rpn_pre_nms_top_n`` / ``rpn_post_nms_top_n`` (training, test) proposals; the head pools
     (``pool``: "align" or "pool") 7x7 regions into two ``representation_size`` FC layers."""
-    if backbone == "shapes":
-        body = shapes_backbone(in_channels)
-    else:
-        from .. import build_model, model_info
-
-        if model_info(backbone).task != "classification":
-            raise InputError(f"faster_rcnn: backbone {backbone!r} is not a classifier", field="backbone")
-        body = classifier_backbone(build_model(backbone, num_classes=num_classes, in_channels=in_channels))
+    body = named_backbone(backbone, in_channels, "faster_rcnn")
     if anchor_sizes is None:
         anchor_sizes = tuple(round(image_size * f) for f in SHAPES_ANCHOR_FRACTIONS)
     anchors = AnchorGenerator(anchor_sizes, aspect_ratios)

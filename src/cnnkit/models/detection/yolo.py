@@ -45,8 +45,10 @@ from ... import nn
 from ...autograd import Tensor
 from ...errors import InputError
 from ...ops import batched_nms
+from .backbones import named_backbone
+from .targets import check_targets
 
-__all__ = ["YOLOv1", "encode_targets", "yolo_loss", "decode_grid", "grid_boxes"]
+__all__ = ["YOLOv1", "yolov1", "encode_targets", "yolo_loss", "decode_grid", "grid_boxes"]
 
 _CONF_TARGETS = ("iou", "one")
 
@@ -73,25 +75,6 @@ def _pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
-def _check_target(i: int, target, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    if not isinstance(target, dict) or "boxes" not in target or "labels" not in target:
-        raise InputError(f"YOLOv1: target {i} must be a dict with 'boxes' and 'labels', got "
-                         f"{type(target).__name__}")
-    boxes = np.asarray(target["boxes"].data if isinstance(target["boxes"], Tensor) else target["boxes"], np.float64)
-    labels = np.asarray(target["labels"].data if isinstance(target["labels"], Tensor) else target["labels"])
-    boxes = boxes.reshape(-1, 4) if boxes.size == 0 else boxes
-    if boxes.ndim != 2 or boxes.shape[1] != 4 or labels.shape != (boxes.shape[0],):
-        raise InputError(f"YOLOv1: target {i} must have boxes (K, 4) and labels (K,), got boxes {boxes.shape} "
-                         f"and labels {labels.shape}")
-    if labels.size and (labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= num_classes):
-        raise InputError(f"YOLOv1: target {i} labels must be integers in [0, {num_classes}), got "
-                         f"{labels.tolist()}")
-    if not np.isfinite(boxes).all() or (boxes[:, 2] <= boxes[:, 0]).any() or (boxes[:, 3] <= boxes[:, 1]).any():
-        raise InputError(f"YOLOv1: target {i} boxes must be finite xyxy with x2 > x1 and y2 > y1, got "
-                         f"{boxes.tolist()}")
-    return boxes, labels.astype(np.int64)
-
-
 def encode_targets(grid: np.ndarray, targets, image_size: tuple[int, int], B: int, num_classes: int,
                    confidence_target: str = "iou") -> dict:
     """The constant targets of :func:`yolo_loss` for a predicted ``grid`` (N, S, S, B*5 + C) (an array: the
@@ -104,8 +87,7 @@ def encode_targets(grid: np.ndarray, targets, image_size: tuple[int, int], B: in
     if confidence_target not in _CONF_TARGETS:
         raise InputError(f"YOLOv1: confidence_target must be one of {_CONF_TARGETS}, got {confidence_target!r}")
     n, S = grid.shape[0], grid.shape[1]
-    if len(targets) != n:
-        raise InputError(f"YOLOv1: expected one target per image ({n}), got {len(targets)}")
+    targets = check_targets("YOLOv1", targets, n, num_classes)
     height, width = image_size
     dtype = grid.dtype
     cell = np.zeros((n, S, S), dtype)
@@ -115,7 +97,7 @@ def encode_targets(grid: np.ndarray, targets, image_size: tuple[int, int], B: in
     confidence = np.zeros((n, S, S, B), dtype)
     predicted = grid_boxes(grid[..., :B * 5].reshape(n, S, S, B, 5)[..., :4].astype(np.float64), S)
     for i, target in enumerate(targets):
-        boxes, labels = _check_target(i, target, num_classes)
+        boxes, labels = target["boxes"].astype(np.float64), target["labels"]
         if not len(boxes):
             continue
         norm = boxes / np.array([width, height, width, height])
@@ -256,3 +238,11 @@ class YOLOv1(nn.Module):
 
     def extra_repr(self) -> str:
         return f"S={self.S}, B={self.B}, num_classes={self.num_classes}"
+
+
+def yolov1(num_classes: int = 3, in_channels: int = 3, backbone: str = "shapes", S: int = 8, B: int = 2,
+           **kwargs) -> YOLOv1:
+    """YOLOv1 for ``num_classes`` object classes. ``backbone``: ``"shapes"`` (a small batch-norm net, stride 8: an
+    8x8 grid of 8-pixel cells on 64x64 scenes) or the name of a zoo classifier whose feature stages are taken (its
+    feature map must be at least S x S). Other keyword arguments go to :class:`YOLOv1`."""
+    return YOLOv1(named_backbone(backbone, in_channels, "yolov1"), num_classes, S=S, B=B, **kwargs)

@@ -7,6 +7,7 @@ import cnnkit as ck
 import cnnkit.nn as nn
 from cnnkit.autograd import gradcheck
 from cnnkit.errors import InputError
+from cnnkit.models import build_model, model_info
 from cnnkit.models.detection.yolo import YOLOv1, decode_grid, encode_targets, yolo_loss
 
 
@@ -180,9 +181,51 @@ def test_bad_input_is_one_clear_error():
     with pytest.raises(InputError, match="smaller than the"):
         _model(S=16).predict_grid(_images(1, 32))
     model.train()
-    with pytest.raises(InputError, match=r"labels must be integers in \[0, 3\)"):
+    with pytest.raises(InputError, match="label 3 is outside the 3 classes"):
         model(_images(1), [{"boxes": np.array([[0, 0, 5, 5]], np.float32), "labels": np.array([3])}])
-    with pytest.raises(InputError, match="x2 > x1"):
+    with pytest.raises(InputError, match="expected x1 <= x2 and y1 <= y2"):
         model(_images(1), [{"boxes": np.array([[9, 0, 5, 5]], np.float32), "labels": np.array([0])}])
     with pytest.raises(InputError, match="needs targets"):
         model(_images(1))
+    with pytest.raises(InputError, match="S must be a positive int"):
+        _model(S=0)
+    with pytest.raises(InputError, match="confidence_target"):
+        _model(confidence_target="max")
+
+
+def test_registry_entry_builds_for_the_data():
+    info = model_info("yolov1")
+    assert info.task == "detection" and info.default_dataset == "shapes" and info.input_size == (3, 64, 64)
+    ck.manual_seed(0)
+    model = build_model("yolov1", num_classes=5, in_channels=1)
+    images = ck.tensor(np.random.default_rng(0).random((2, 1, 64, 64), dtype=np.float32))
+    assert model.predict_grid(images).shape == (2, 8, 8, 2 * 5 + 5)
+    model.train()
+    targets = [{"boxes": np.array([[3, 4, 30, 40]], np.float32), "labels": np.array([4])},
+               {"boxes": np.zeros((0, 4), np.float32), "labels": np.zeros(0, np.int64)}]
+    losses = model(images, targets)
+    assert set(losses) == {"loss_coord", "loss_obj", "loss_noobj", "loss_class"}
+    sum(losses.values()).backward()
+    assert all(p.grad is not None for p in model.backbone.parameters())
+
+
+def test_cli_train_evaluate_detect(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from cnnkit.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--task", "detection", "--model", "yolov1", "--dataset", "shapes", "--epochs", "1",
+                 "--subset", "32", "--batch-size", "16", "--out", str(run), "--no-progress", "--json"]) == 0
+    report = json.loads((run / "metrics.json").read_text())
+    assert 0 <= report["map"] <= report["map50"] <= 1 and report["num_images"] == 32
+    capsys.readouterr()
+    assert main(["evaluate", str(run / "best.ckpt"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["map50"] == pytest.approx(report["map50"])
+    Image.fromarray(np.full((48, 80, 3), 200, np.uint8)).save(tmp_path / "grey.png")
+    assert main(["detect", str(run / "best.ckpt"), str(tmp_path / "grey.png"), "--out", str(tmp_path / "out"),
+                 "--json", "--score-threshold", "0.99"]) == 0
+    (found,) = json.loads(capsys.readouterr().out)
+    assert len(found["boxes"]) == len(found["scores"]) == len(found["labels"])
