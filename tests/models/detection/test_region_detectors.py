@@ -105,3 +105,25 @@ def test_proposals_are_cached_by_content(monkeypatch):
     first = proposer(images)
     again = proposer(images.copy())
     assert len(calls) == 2 and all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+
+
+def test_cli_trains_and_detects_with_a_region_detector(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from cnnkit.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--task", "detection", "--model", "spp_net", "--dataset", "shapes", "--subset", "12",
+                 "--epochs", "1", "--batch-size", "4", "--out", str(out), "--no-progress", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0.0 <= report["map50"] <= 1.0
+    picture = tmp_path / "scene.png"
+    image = np.full((64, 64, 3), 40, np.uint8)
+    image[10:30, 12:40] = (230, 200, 20)
+    Image.fromarray(image).save(picture)
+    assert main(["detect", str(out / "best.ckpt"), str(picture), "--out", str(tmp_path / "det"), "--json",
+                 "--score-threshold", "0"]) == 0
+    (found,) = json.loads(capsys.readouterr().out)
+    assert len(found["boxes"]) == len(found["scores"]) == len(found["classes"])
