@@ -174,12 +174,7 @@ class SVMRoIHeads(RoIHeads):
             svm = self.svm(h).numpy()
             deltas = self.bbox_pred(h).numpy()
         scores = np.concatenate([np.zeros((len(svm), 1), np.float32), 1.0 / (1.0 + np.exp(-svm))], 1)
-        out, start = [], 0
-        for p in proposals:
-            stop = start + len(p)
-            out.append(self.postprocess(scores[start:stop], deltas[start:stop], np.asarray(p, np.float32)))
-            start = stop
-        return out
+        return self.detections(scores, deltas, proposals)
 
     def svm_labels(self, regions: np.ndarray, gt: np.ndarray, gt_labels: np.ndarray) -> np.ndarray:
         """(R, K) SVM targets of one image's regions: +1 a class-c ground-truth box, -1 IoU < ``neg_iou_thresh``

@@ -83,6 +83,11 @@ class RoIHeads(nn.Module):
             h = self.box_features(features, proposals)
             scores = F.softmax(self.cls_score(h), dim=1).numpy()
             deltas = self.bbox_pred(h).numpy()
+        return self.detections(scores, deltas, proposals)
+
+    def detections(self, scores: np.ndarray, deltas: np.ndarray, proposals) -> list[dict]:
+        """Per image, the post-processed detections of its slice of the concatenated region ``scores`` (R, K + 1)
+        and ``deltas``."""
         out, start = [], 0
         for p in proposals:
             stop = start + len(p)
