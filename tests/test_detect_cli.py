@@ -41,6 +41,19 @@ def test_train_writes_map_and_the_pr_picture(det_run):
     assert report["num_images"] == 64 and sum(report["num_objects"].values()) > 0
 
 
+def _no_constant(name):
+    raise AssertionError(f"{name} is not JSON")
+
+
+def test_run_files_are_strict_json_without_a_validation_loss(det_run):
+    """Detectors compute no loss in eval mode: the missing validation loss is written as null, never as NaN."""
+    for name in ("metrics.json", "history.json"):
+        data = json.loads((det_run / name).read_text(), parse_constant=_no_constant)
+        assert data
+    history = json.loads((det_run / "history.json").read_text())
+    assert all(epoch["val_loss"] is None for epoch in history["epochs"])
+
+
 def test_evaluate_gives_the_same_map(det_run, capsys):
     assert main(["evaluate", str(det_run / "best.ckpt"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

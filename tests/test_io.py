@@ -239,3 +239,12 @@ def test_argument_errors(tmp_path):
     np.save(tmp_path / "single.npy", np.zeros(2))
     with pytest.raises(ValueError, match="npz"):
         io.read_state_dict(tmp_path / "single.npy", format="npz")
+
+
+def test_json_text_is_strict_json():
+    import numpy as np
+
+    from cnnkit.atomic import json_text
+
+    text = json_text({"a": float("nan"), "b": [np.float32(1.5), float("inf"), np.int64(3)], "c": np.arange(2)})
+    assert text == '{"a": null, "b": [1.5, null, 3], "c": [0, 1]}'

@@ -7,6 +7,8 @@ The data goes to a temporary file in the same folder, is flushed and fsynced, th
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -50,3 +52,21 @@ def write_text(path, text: str) -> None:
     """Atomically write a UTF-8 text file."""
     with atomic_write(path, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def json_text(obj, indent: int | None = None) -> str:
+    """``obj`` as strict JSON: NaN and infinities, which JSON has no word for (``json.dumps`` would write the
+    invalid ``NaN``), become ``null``; NumPy scalars and arrays become plain numbers and lists."""
+    return json.dumps(_plain_json(obj), indent=indent, allow_nan=False)
+
+
+def _plain_json(obj):
+    if isinstance(obj, dict):
+        return {k: _plain_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain_json(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, str):  # NumPy scalars and arrays
+        return _plain_json(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

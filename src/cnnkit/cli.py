@@ -10,13 +10,13 @@ traceback is printed with a one-line notice, exit status 1.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
 import traceback
 from pathlib import Path
 
+from .atomic import json_text
 from .errors import InputError
 from .training.config import RunConfig
 
@@ -150,7 +150,7 @@ def train_command(args) -> int:
         return 0
     report = result.report
     if args.json:
-        print(json.dumps({k: v for k, v in report.items() if k != "confusion_matrix"}))
+        print(json_text({k: v for k, v in report.items() if k != "confusion_matrix"}))
     else:
         print(_format_scores(report).capitalize())
         print(f"Fit: {report['fit']['message']}")
@@ -207,7 +207,7 @@ def evaluate_command(args) -> int:
     report = evaluate_run(args.checkpoint, data_dir=args.data_dir, dataset=args.dataset, runtime=args.runtime)
     print(f"runtime: {report['runtime']}", file=sys.stderr)
     if args.json:
-        print(json.dumps(report))
+        print(json_text(report))
     else:
         print(f"{args.checkpoint}: epoch {report['epoch']}, {_format_scores(report)}")
     return 0
@@ -215,7 +215,7 @@ def evaluate_command(args) -> int:
 
 def _print_ensemble(report: dict, as_json: bool) -> int:
     if as_json:
-        print(json.dumps(report))
+        print(json_text(report))
         return 0
     for i, m in enumerate(report["members"]):
         best = "  (best member)" if i == report["best_member"] else ""
@@ -235,7 +235,7 @@ def inspect_command(args) -> int:
     result = inspect_checkpoint(args.checkpoint, args.image, layer=args.layer, target=args.target, out=args.out,
                                 resize=args.resize)
     if args.json:
-        print(json.dumps(result))
+        print(json_text(result))
         return 0
     if "predicted" in result:
         p, t = result["predicted"], result["target"]
@@ -257,7 +257,7 @@ def predict_command(args) -> int:
     results = predict_images(loaded, args.images, resize=args.resize, top_k=args.top_k, invert=args.invert)
     print(f"runtime: {loaded.runtime}", file=sys.stderr)
     if args.json:
-        print(json.dumps(results))
+        print(json_text(results))
     else:
         for r in results:
             print(f"{r['image']}: " + ", ".join(f"{t['class']} ({t['probability']:.1%})" for t in r["top"]))
@@ -272,7 +272,7 @@ def segment_command(args) -> int:
     out = args.out or Path(args.checkpoint).parent / "segment"
     results = segment_images(loaded, args.images, out)
     if args.json:
-        print(json.dumps(results))
+        print(json_text(results))
         return 0
     for r in results:
         shown = sorted(r["areas"].items(), key=lambda item: -item[1]["pixels"])
@@ -289,7 +289,7 @@ def detect_command(args) -> int:
     out = Path(args.out) if args.out else loaded.path.parent / "detections"
     results = detect_images(loaded, args.images, score_threshold=args.score_threshold, out=out)
     if args.json:
-        print(json.dumps(results))
+        print(json_text(results))
         return 0
     for r in results:
         found = ", ".join(f"{c} {s:.2f} [{', '.join(f'{v:.1f}' for v in b)}]"
@@ -308,7 +308,7 @@ def export_command(args) -> int:
                           opset=args.opset, dynamic_batch=not args.static_batch, seed=args.seed,
                           verify=not args.no_check)
     if args.json:
-        print(json.dumps(result))
+        print(json_text(result))
         return 0
     size = f"{result['bytes'] / 2**20:.1f} MiB"
     if result["format"] == "onnx":
@@ -438,7 +438,7 @@ def experiment_command(args) -> int:
 
     result = run_experiment(args.name, out=args.out, epochs=args.epochs, seed=args.seed)
     if args.json:
-        print(json.dumps(result))
+        print(json_text(result))
     else:
         print(result["message"])
     return 0
@@ -507,7 +507,7 @@ def run_reporting_errors(func, *args, flags: dict | None = None, as_json: bool =
         if not getattr(err, "quiet", False):  # quiet: another process of the run reported it
             print(f"cnnkit: error: {one_line(err)}{hint}", file=sys.stderr)
             if as_json:
-                print(json.dumps({"error": one_line(err), "flag": flag}))
+                print(json_text({"error": one_line(err), "flag": flag}))
         return EXIT_BAD_INPUT
     except Exception:
         if os.environ.get("CNNKIT_DEBUG"):

@@ -13,12 +13,11 @@ raise :class:`~cnnkit.errors.InputError`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_text
+from .atomic import json_text, write_text
 from .errors import InputError
 
 __all__ = ["inspect_checkpoint", "default_layer"]
@@ -108,5 +107,5 @@ def inspect_checkpoint(checkpoint, image, layer: str | None = None, target: int 
                                  "reaches_the_border": bool(border)}
     files.append("inspect.json")
     result.update(out=str(folder), files=files)
-    write_text(folder / "inspect.json", json.dumps(result, indent=2))
+    write_text(folder / "inspect.json", json_text(result, indent=2))
     return result

@@ -13,13 +13,12 @@ classification). This module does the work; the ``cnnkit`` command only parses a
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_text
+from .atomic import json_text, write_text
 from .errors import InputError
 from .training.checkpoint import CheckpointError, load_checkpoint
 from .training.config import RESUMABLE_FIELDS, RunConfig
@@ -421,7 +420,7 @@ class Run:
 
         report.update(epochs=self.trainer.epoch, fit=diagnose(history, score=self.task.score),
                       run_folder=str(self.folder))
-        write_text(self.folder / "metrics.json", json.dumps(report, indent=2))
+        write_text(self.folder / "metrics.json", json_text(report, indent=2))
         files = [name for name in ("last.ckpt", "best.ckpt") if (self.folder / name).exists()]
         files += ["history.json", "history.csv", "metrics.json"]
         if self.config.snapshots:
@@ -430,7 +429,7 @@ class Run:
             report["snapshot_ensemble"] = {"members": len(snapshots), **ens["mean"],
                                            "member_test_accuracy": [m["test_accuracy"] for m in ens["members"]],
                                            "member_test_loss": [m["test_loss"] for m in ens["members"]]}
-            write_text(self.folder / "metrics.json", json.dumps(report, indent=2))
+            write_text(self.folder / "metrics.json", json_text(report, indent=2))
             files += [p.name for p in snapshots]
         figures = figures + self.task.examples(self.model, self.test_loader.dataset, self.info)
         figures = figures + [f for cb in self.trainer.callbacks.callbacks if hasattr(cb, "figures")

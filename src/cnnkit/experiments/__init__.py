@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..atomic import write_text
+from ..atomic import json_text, write_text
 from ..errors import InputError
 from . import (
     activations,
@@ -65,6 +65,6 @@ def run_experiment(name: str, out=None, epochs: int | None = None, seed: int = 0
                          field="out")
     out.mkdir(parents=True, exist_ok=True)
     result = EXPERIMENTS[name](out, **({"epochs": epochs} if epochs else {}), seed=seed)
-    write_text(out / f"{name}.json", json.dumps(result, indent=2))
+    write_text(out / f"{name}.json", json_text(result, indent=2))
     result["out"] = str(out)
     return result

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..atomic import write_text
+from ..atomic import json_text, write_text
 from ..errors import InputError
 
 
@@ -248,6 +248,5 @@ class JSONMetrics(Callback):
         self.path, self.compute = Path(path), compute
 
     def on_train_end(self, trainer, logs):
-        import json
 
-        write_text(self.path, json.dumps(self.compute(trainer), indent=2))
+        write_text(self.path, json_text(self.compute(trainer), indent=2))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from dataclasses import dataclass, field
 
-from ..atomic import write_text
+from ..atomic import json_text, write_text
 
 
 @dataclass
@@ -41,7 +40,7 @@ class History:
         return cls([dict(e) for e in d.get("epochs", [])])
 
     def save_json(self, path) -> None:
-        write_text(path, json.dumps(self.to_dict(), indent=2))
+        write_text(path, json_text(self.to_dict(), indent=2))
 
     def save_csv(self, path) -> None:
         out = io.StringIO()
