@@ -590,12 +590,9 @@ def predict_images(loaded: LoadedRun, paths, resize: bool = False, top_k: int = 
 def _scores_at(model, x: np.ndarray) -> np.ndarray:
     """Class scores (1, K, H, W) of one image x (1, C, H, W) at its own size: a model whose output is smaller or
     larger (strided heads) has its scores resized bilinearly to the image."""
-    import cnnkit as ck
-
     from .data.transforms import resize
 
-    with ck.no_grad():
-        scores = _forward_array(model, x)
+    scores = _forward_array(model, x)
     if scores.ndim != 4:
         raise InputError(f"segment: the model gives outputs of shape {scores.shape}, not class-score maps "
                          f"(N, classes, H, W)")
@@ -605,23 +602,21 @@ def _scores_at(model, x: np.ndarray) -> np.ndarray:
 
 
 def _forward_array(model, x: np.ndarray) -> np.ndarray:
-    """The model's output on a batch array, as an array."""
+    """The model's output on a batch array, as an array (no graph recorded)."""
     import cnnkit as ck
 
-    out = model(ck.tensor(x))
+    with ck.no_grad():
+        out = model(ck.tensor(x))
     return out.data if hasattr(out, "data") else np.asarray(out)
 
 
 def smallest_input(model, channels: int, limit: int = 1024) -> int | None:
     """The smallest square side (up to ``limit``) the model takes: forward passes on zeros (eval mode) of growing
     size, one by one up to 64, then doubling (None when none up to ``limit`` works)."""
-    import cnnkit as ck
-
     sides = list(range(1, 65)) + [2 ** k for k in range(7, 11) if 2 ** k <= limit]
     for side in sides:
         try:
-            with ck.no_grad():
-                _forward_array(model, np.zeros((1, channels, side, side), np.float32))
+            _forward_array(model, np.zeros((1, channels, side, side), np.float32))
             return side
         except ValueError:  # InputError and the shape errors of layers that cannot take this side
             continue
@@ -632,13 +627,10 @@ def _segment_one(model, image: np.ndarray, path, name: str) -> np.ndarray:
     """Class-score map (K, H, W) of one image (C, H, W) of any size: the image as it is, else padded at the bottom
     and right (edge pixels) to a multiple of 2, 4, ... 64 for networks whose down- and upsampling need one (the
     scores of the padding are cut off). An image smaller than the network's least input is refused."""
-    import cnnkit as ck
-
     _, h, w = image.shape
     x = image[None].astype(np.float32)
     try:
-        with ck.no_grad():
-            return _scores_at(model, x)[0]
+        return _scores_at(model, x)[0]
     except ValueError as err:
         first = err
     least = smallest_input(model, image.shape[0])
@@ -649,8 +641,7 @@ def _segment_one(model, image: np.ndarray, path, name: str) -> np.ndarray:
         ph, pw = -h % multiple, -w % multiple
         padded = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="edge")
         try:
-            with ck.no_grad():
-                return _scores_at(model, padded)[0, :, :h, :w]
+            return _scores_at(model, padded)[0, :, :h, :w]
         except ValueError:
             continue
     raise InputError(f"{path}: model {name} cannot take this {w}x{h} image ({one_line_text(first)})") from None
